@@ -1,0 +1,1 @@
+"""One module per outside thing: providers, the test model, stores, the CLI."""

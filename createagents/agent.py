@@ -1,0 +1,189 @@
+"""The facade and composition root: `CreateAgent` wires adapters into the use cases.
+
+The only module that knows every layer, and the only place that reads
+environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from .application.conversation import Conversation, Runtime
+from .application.loop import AgentSpec
+from .application.ports import ChatModel, ConversationStore, RunObserver
+from .application.reply import EventHandler, Reply
+from .application.tools import Tool, ToolBox, to_tool
+from .domain.errors import ConfigurationError
+from .domain.events import RunEvent
+from .domain.messages import Message
+from .domain.settings import ModelSettings
+from .providers import ProviderOptions, build_model
+
+_log = logging.getLogger("createagents")
+
+DEFAULT_CONVERSATION = "default"
+
+
+class CreateAgent:
+    """An agent: a model, instructions, tools and settings, with one history per conversation.
+
+    `provider` is a name ("openai", "azure", "ollama", "test", or one
+    registered under the `createagents.providers` entry point group) or a
+    `ChatModel` object. `config` holds model settings (see `ModelSettings`).
+    """
+
+    def __init__(
+        self,
+        provider: str | ChatModel = "test",
+        model: str | None = None,
+        instructions: str | None = None,
+        tools: Iterable[object] = (),
+        config: Mapping[str, Any] | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_version: str | None = None,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        max_turns: int = 10,
+        tool_timeout: float = 60.0,
+        history_max_size: int | None = None,
+        store: ConversationStore | None = None,
+        observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
+    ) -> None:
+        _check_positive("max_turns", max_turns, int)
+        _check_positive("tool_timeout", tool_timeout, (int, float))
+        _check_positive("timeout", timeout, (int, float))
+        if history_max_size is not None:
+            _check_positive("history_max_size", history_max_size, int)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise ConfigurationError(f"instructions must be a str, got {type(instructions).__name__}")
+        if isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
+            raise ConfigurationError("tools must be a list of functions, tools or built-in tool names")
+
+        self.settings = ModelSettings.from_mapping(config)
+        self.tools: tuple[Tool, ...] = tuple(_resolve_tool(t) for t in tools)
+        self._model = build_model(
+            provider,
+            ProviderOptions(
+                model=model,
+                base_url=base_url,
+                api_key=api_key,
+                api_version=api_version,
+                timeout=float(timeout),
+                max_retries=max_retries,
+            ),
+        )
+        self.model = model or getattr(self._model, "model", None) or "test"
+        self.provider = self._model.provider
+        self.instructions = instructions
+        self._observers = [o.observe if isinstance(o, RunObserver) else o for o in observers]
+        if not all(callable(o) for o in self._observers):
+            raise ConfigurationError("observers must be RunObserver objects or callables taking an event")
+        if store is None:
+            from .adapters.memory_store import InMemoryConversationStore
+
+            store = InMemoryConversationStore()
+        self._runtime = Runtime(
+            spec=AgentSpec(
+                model=self._model,
+                model_name=self.model,
+                instructions=instructions,
+                toolbox=ToolBox(self.tools, default_timeout=float(tool_timeout)),
+                settings=self.settings,
+                max_turns=max_turns,
+            ),
+            store=store,
+            notify=self._notify,
+            history_max_size=history_max_size,
+        )
+        self._conversations: dict[str, Conversation] = {}
+
+    def __repr__(self) -> str:
+        return f"CreateAgent(provider={self.provider!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+    # -- chatting ------------------------------------------------------------
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """An independent history with this agent's settings; the same id gives the same conversation."""
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise ConfigurationError("conversation_id must be a non-empty str")
+        self._runtime.ensure_open()
+        conv = self._conversations.get(conversation_id)
+        if conv is None:
+            conv = self._conversations[conversation_id] = Conversation(conversation_id, self._runtime)
+        return conv
+
+    def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
+        """Send a message on the default conversation: await the reply for text, iterate it for tokens."""
+        return self.conversation(DEFAULT_CONVERSATION).chat(message, handler=handler)
+
+    def chat_sync(self, message: str) -> str:
+        """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
+        return self.conversation(DEFAULT_CONVERSATION).chat_sync(message)
+
+    async def history(self) -> list[Message]:
+        return await self.conversation(DEFAULT_CONVERSATION).history()
+
+    async def clear_history(self) -> None:
+        await self.conversation(DEFAULT_CONVERSATION).clear_history()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._runtime.closed
+
+    async def aclose(self) -> None:
+        """Release the provider client and the store; later use raises `AgentClosedError`."""
+        if self._runtime.closed:
+            return
+        self._runtime.closed = True
+        try:
+            await self._model.aclose()
+            await self._runtime.store.aclose()
+        finally:
+            self._runtime.sync.close()
+
+    def close(self) -> None:
+        """The blocking `aclose`, for scripts that used `chat_sync`."""
+        if not self._runtime.closed:
+            self._runtime.sync.run(self.aclose())
+
+    async def __aenter__(self) -> CreateAgent:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- internals -----------------------------------------------------------
+
+    def _notify(self, event: RunEvent) -> None:
+        for observe in self._observers:
+            try:
+                observe(event)
+            except Exception:  # an observer's bug must not break the user's run
+                _log.exception("run observer %r failed on %s", observe, event.kind)
+
+
+def _resolve_tool(obj: object) -> Tool:
+    if isinstance(obj, str):
+        from .adapters.builtin_tools import builtin_tool
+
+        return builtin_tool(obj)
+    return to_tool(obj)
+
+
+def _check_positive(name: str, value: object, types: type | tuple[type, ...]) -> None:
+    if isinstance(value, bool) or not isinstance(value, types) or value <= 0:  # type: ignore[operator]
+        raise ConfigurationError(f"{name} must be a number greater than 0, got {value!r}")
+
+
+__all__: Sequence[str] = ["CreateAgent"]

@@ -1,0 +1,71 @@
+"""The ports the use cases need: the chat model, the conversation store and the run observer.
+
+Adapters implement these; the application never imports an adapter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from ..domain.events import ModelEvent, RunEvent
+from ..domain.messages import Message, ToolSpec
+from ..domain.settings import ModelSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatRequest:
+    """Everything one model call needs. New fields get defaults, so adapters never break."""
+
+    model: str
+    messages: Sequence[Message]
+    tools: Sequence[ToolSpec] = ()
+    settings: ModelSettings = field(default_factory=ModelSettings)
+
+
+class ChatModel(ABC):
+    """A model provider: one streaming method; the non-streamed answer is built by draining it.
+
+    `stream` yields text, thinking and tool-call deltas, one `ToolCallReady`
+    per complete tool call, and ends with exactly one `ResponseDone`. It raises
+    a `ProviderError` subclass when the provider fails, and closes its
+    connection when the consumer stops early (`aclose()` on the iterator).
+    """
+
+    provider: str = "custom"
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+        """Stream one model response."""
+
+    async def aclose(self) -> None:
+        """Release clients and connections; the default has none."""
+
+
+class ConversationStore(ABC):
+    """Where conversation histories live between turns."""
+
+    @abstractmethod
+    async def load(self, conversation_id: str) -> list[Message]:
+        """The history, oldest first; empty for an unknown id."""
+
+    @abstractmethod
+    async def save(self, conversation_id: str, messages: Sequence[Message]) -> None:
+        """Replace the history with `messages`."""
+
+    async def aclose(self) -> None:
+        """Release connections; the default has none."""
+
+
+class RunObserver(ABC):
+    """Sees the lifecycle events of every run (metrics, logging, tracing).
+
+    Streamed deltas are not sent to observers: they would add a call per
+    token on the hot path, and every figure an observer needs is on
+    `ModelCallFinished`, `ToolCallFinished`, `RunFinished` and `RunFailed`.
+    """
+
+    @abstractmethod
+    def observe(self, event: RunEvent) -> None:
+        """Called once per lifecycle event, in order, before the consumer sees it; must not raise."""

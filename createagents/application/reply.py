@@ -1,0 +1,169 @@
+"""The reply to one chat message: awaitable, async-iterable, closable, consumed once."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any
+
+from ..domain.errors import ReplyConsumedError
+from ..domain.events import RunEvent, RunFailed, RunFinished, TextDelta
+from ..domain.messages import Message, ToolCall, Usage
+
+
+class Answer(str):
+    """The final text of a run, as a `str` that also carries the run's usage and tool calls."""
+
+    usage: Usage
+    tool_calls: tuple[ToolCall, ...]
+
+    def __new__(cls, finished: RunFinished) -> Answer:
+        answer = super().__new__(cls, finished.text)
+        answer.usage = finished.usage
+        answer.tool_calls = finished.tool_calls
+        return answer
+
+
+class EventHandler:
+    """Callback-style consumption of a reply: override the `on_<kind>` methods you need.
+
+    Methods may be plain or `async def`; `on_unknown_event` receives kinds
+    this class does not name (added in later versions). Pass it as
+    `agent.chat(msg, handler=...)`, then consume the reply as usual.
+    """
+
+    def on_run_started(self, event: Any) -> Any: ...
+    def on_text_delta(self, event: Any) -> Any: ...
+    def on_thinking_delta(self, event: Any) -> Any: ...
+    def on_tool_call_delta(self, event: Any) -> Any: ...
+    def on_tool_call_started(self, event: Any) -> Any: ...
+    def on_tool_call_finished(self, event: Any) -> Any: ...
+    def on_model_call_finished(self, event: Any) -> Any: ...
+    def on_run_finished(self, event: Any) -> Any: ...
+    def on_run_failed(self, event: Any) -> Any: ...
+    def on_unknown_event(self, event: Any) -> Any: ...
+
+    async def _dispatch(self, event: RunEvent) -> None:
+        method = getattr(self, "on_" + event.kind, None) or self.on_unknown_event
+        result = method(event)
+        if inspect.isawaitable(result):
+            await result
+
+
+class Reply:
+    """What `agent.chat(msg)` returns; the run starts when it is first consumed.
+
+    - `await reply` -> the final text (an `Answer`, a `str`);
+    - `async for token in reply` -> text as it arrives;
+    - `async for event in reply.events()` -> typed run events;
+    - `async with reply:` / `await reply.aclose()` -> stop early, closing the provider stream.
+
+    Once finished, `text`, `usage`, `tool_calls`, `messages` and `duration` hold the run's outcome.
+    """
+
+    def __init__(
+        self, run: Callable[[], AsyncIterator[RunEvent]], *, handler: EventHandler | None = None
+    ) -> None:
+        self._run = run
+        self._handler = handler
+        self._events: AsyncIterator[RunEvent] | None = None
+        self._consumed = False
+        self._finished: RunFinished | None = None
+        self.error: BaseException | None = None
+
+    # -- outcome -------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self._finished is not None or self.error is not None
+
+    def _outcome(self) -> RunFinished:
+        if self._finished is None:
+            state = "failed" if self.error else "has not finished"
+            raise RuntimeError(f"the reply {state}; its outcome is there only after it finishes")
+        return self._finished
+
+    @property
+    def text(self) -> str:
+        return self._outcome().text
+
+    @property
+    def usage(self) -> Usage:
+        return self._outcome().usage
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self._outcome().tool_calls
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return self._outcome().messages
+
+    @property
+    def duration(self) -> float:
+        return self._outcome().duration
+
+    # -- consumption ---------------------------------------------------------
+
+    def _start(self) -> AsyncIterator[RunEvent]:
+        if self._consumed:
+            raise ReplyConsumedError(
+                "this reply was consumed already; a reply streams once (call agent.chat again for a new one)"
+            )
+        self._consumed = True
+        self._events = self._run()
+        return self._events
+
+    async def events(self) -> AsyncIterator[RunEvent]:
+        """Typed run events; on failure a `RunFailed` event comes last, then the error is raised."""
+        events = self._start()
+        handler = self._handler
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    if handler is not None:
+                        await handler._dispatch(event)
+                    if type(event) is RunFinished:
+                        self._finished = event
+                    yield event
+        except Exception as e:
+            self.error = e
+            failed = RunFailed(error=e)
+            if handler is not None:
+                await handler._dispatch(failed)
+            yield failed
+            raise
+
+    async def _tokens(self) -> AsyncIterator[str]:
+        async with aclosing(self.events()) as events:
+            async for event in events:
+                if type(event) is TextDelta:
+                    yield event.text
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._tokens()
+
+    async def _wait(self) -> Answer:
+        async with aclosing(self.events()) as events:
+            async for _ in events:
+                pass
+        return Answer(self._outcome())
+
+    def __await__(self) -> Generator[Any, None, Answer]:
+        return self._wait().__await__()
+
+    async def aclose(self) -> None:
+        """Stop the run: the provider stream is closed and the history stays as it was."""
+        self._consumed = True
+        if self._events is not None:
+            await self._events.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> Reply:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

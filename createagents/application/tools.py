@@ -1,0 +1,275 @@
+"""Tools: turning Python callables into tool specs, and running the calls a model asks for.
+
+A tool is a plain function (sync or async), a function decorated with
+`@tool`, or a `BaseTool` subclass. The JSON schema comes from the type hints
+and the docstring, through pydantic (imported on first use, so that
+`import createagents` stays fast). Whatever goes wrong inside a call
+(bad arguments, an unknown name, an exception, a timeout) becomes an error
+result for the model: the run goes on and the model can recover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, ClassVar, overload
+
+from ..domain.errors import ConfigurationError
+from ..domain.events import ToolCallFinished
+from ..domain.messages import ToolCall, ToolSpec
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class Tool:
+    """A callable the model may use: its spec, its argument validator and its function."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        secret_args: Iterable[str] = (),
+    ) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"a tool must be callable, got {fn!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'"
+            )
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
+        self.timeout = timeout
+        self.secret_args = frozenset(secret_args)
+        doc_summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+        self.description = description if description is not None else doc_summary
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        )
+        self._model = _arguments_model(self.name, fn, arg_docs)
+        schema = self._model.model_json_schema()
+        schema.pop("title", None)
+        schema.setdefault("properties", {})
+        self.spec = ToolSpec(name=self.name, description=self.description, parameters=schema)
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r})"
+
+    async def __call__(self, arguments: Mapping[str, Any]) -> Any:
+        """Validate `arguments` and call the function; sync functions run in a worker thread."""
+        validated = self._model.model_validate(arguments)
+        kwargs = {k: getattr(validated, k) for k in type(validated).model_fields}
+        if self.is_async:
+            return await self.fn(**kwargs)
+        result = await asyncio.to_thread(self.fn, **kwargs)
+        if inspect.isawaitable(result):  # a sync wrapper around a coroutine function
+            return await result
+        return result
+
+
+class BaseTool(ABC):
+    """Subclass for tools that hold state or configuration; the schema comes from `run`'s signature."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    timeout: ClassVar[float | None] = None
+
+    @abstractmethod
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Do the work; may be `async def`."""
+
+    def as_tool(self) -> Tool:
+        name = self.name or _snake(type(self).__name__)
+        description = self.description or inspect.getdoc(type(self)) or ""
+        return Tool(self.run, name=name, description=description, timeout=self.timeout)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    secret_args: Iterable[str] = (),
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    secret_args: Iterable[str] = (),
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a tool of a function, as `@tool` or `@tool(name=..., description=..., timeout=...)`.
+
+    The decorated object stays callable as a tool (`await t({"a": 1})`); the
+    original function is `t.fn`.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name=name, description=description, timeout=timeout, secret_args=secret_args)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def to_tool(obj: object) -> Tool:
+    """Normalise what a user passes in `tools=[...]`."""
+    if isinstance(obj, Tool):
+        return obj
+    if isinstance(obj, BaseTool):
+        return obj.as_tool()
+    if isinstance(obj, type) and issubclass(obj, BaseTool):
+        return obj().as_tool()
+    if callable(obj):
+        return Tool(obj)
+    raise ConfigurationError(
+        f"cannot use {obj!r} as a tool: pass a function, a @tool, a BaseTool or a built-in tool name"
+    )
+
+
+class ToolBox:
+    """The tools of one agent, by name, and the running of a model turn's calls."""
+
+    def __init__(self, tools: Iterable[Tool], *, default_timeout: float) -> None:
+        self.tools: dict[str, Tool] = {}
+        for t in tools:
+            if t.name in self.tools:
+                raise ConfigurationError(f"two tools are named {t.name!r}; tool names must be unique")
+            self.tools[t.name] = t
+        self.specs = tuple(t.spec for t in self.tools.values())
+        self.default_timeout = default_timeout
+
+    async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncIterator[ToolCallFinished]:
+        """Run the calls concurrently, yielding each result as it finishes.
+
+        Stopping the iteration early cancels the calls still running (a sync
+        tool's thread cannot be stopped; its result is dropped).
+        """
+        tasks = [asyncio.ensure_future(self._run_one(call)) for call in calls]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_one(self, call: ToolCall) -> ToolCallFinished:
+        start = time.perf_counter()
+        result, error = await self._outcome(call)
+        return ToolCallFinished(call=call, result=result, error=error, duration=time.perf_counter() - start)
+
+    async def _outcome(self, call: ToolCall) -> tuple[str, str | None]:
+        t = self.tools.get(call.name)
+        if t is None:
+            known = ", ".join(self.tools) or "none"
+            return _error(f"unknown tool {call.name!r}; available tools: {known}", "UnknownToolError")
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError as e:
+            return _error(f"arguments of {call.name!r} are not valid JSON: {e}", "InvalidArgumentsError")
+        if not isinstance(arguments, dict):
+            return _error(f"arguments of {call.name!r} must be a JSON object", "InvalidArgumentsError")
+        timeout = t.timeout or self.default_timeout
+        try:
+            value = await asyncio.wait_for(t(arguments), timeout)
+        except TimeoutError:
+            return _error(f"tool {call.name!r} timed out after {timeout:g} s", "ToolTimeoutError")
+        except Exception as e:  # a tool's failure is the model's information, not the run's end
+            if _is_validation_error(e):
+                return _error(f"invalid arguments for {call.name!r}: {_summarise(e)}", "InvalidArgumentsError")
+            return _error(f"tool {call.name!r} failed: {type(e).__name__}: {e}", type(e).__name__)
+        return to_text(value), None
+
+
+def to_text(value: Any) -> str:
+    """What the model reads of a tool's return value."""
+    if isinstance(value, str):
+        return value
+    dump = getattr(value, "model_dump_json", None)
+    if callable(dump):
+        return str(dump())
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _error(message: str, error_type: str) -> tuple[str, str]:
+    return f"Error: {message}", error_type
+
+
+def _is_validation_error(e: Exception) -> bool:
+    return type(e).__name__ == "ValidationError" and type(e).__module__.startswith("pydantic")
+
+
+def _summarise(e: Any) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors()
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """The text before the first section, and argument descriptions from a Google-style `Args:`."""
+    summary: list[str] = []
+    args: dict[str, str] = {}
+    section = ""
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if re.match(r"^[A-Z][a-zA-Z ]*:$", stripped):
+            section = stripped[:-1].lower()
+        elif not section:
+            summary.append(line)
+        elif section in ("args", "arguments", "parameters") and stripped:
+            m = re.match(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", stripped)
+            if m:
+                args[m.group(1)] = m.group(2)
+    return "\n".join(summary).strip(), args
+
+
+def _arguments_model(tool_name: str, fn: Callable[..., Any], arg_docs: dict[str, str]) -> Any:
+    from pydantic import ConfigDict, Field, create_model
+
+    try:
+        signature = inspect.signature(fn)
+        hints = _type_hints(fn)
+    except (TypeError, ValueError) as e:
+        raise ConfigurationError(f"tool {tool_name!r}: cannot read the signature: {e}") from e
+    fields: dict[str, Any] = {}
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ConfigurationError(
+                f"tool {tool_name!r}: *args and **kwargs cannot be described to a model; name each argument"
+            )
+        annotation = hints.get(p.name, Any)
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (annotation, Field(default, description=arg_docs.get(p.name)))
+    try:
+        return create_model(  # type: ignore[call-overload]
+            f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+        )
+    except Exception as e:
+        raise ConfigurationError(f"tool {tool_name!r}: cannot build a schema: {e}") from e
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    import typing
+
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+    try:
+        return typing.get_type_hints(target)
+    except NameError as e:
+        raise ConfigurationError(f"cannot resolve a type hint of {fn!r}: {e}") from e

@@ -1,0 +1,146 @@
+"""The one exception tree of createagents.
+
+Every error the library raises on purpose derives from `CreateAgentsError`,
+so `except CreateAgentsError` catches them all. Bugs (`TypeError`,
+`AttributeError`, `KeyError`) are never wrapped and surface as they are.
+
+    CreateAgentsError
+    ├── ConfigurationError            bad argument, setting, provider or tool definition
+    ├── ProviderError                 the model provider failed; carries provider, model, status, request id
+    │   ├── AuthenticationError       401 / 403
+    │   ├── RateLimitError            429; `retry_after` in seconds when the provider said
+    │   ├── ProviderUnavailableError  5xx, connection refused or dropped, stream cut short
+    │   ├── ProviderTimeoutError      no answer within the request timeout
+    │   ├── BadRequestError           any other 4xx, with the provider's message
+    │   │   ├── ContextLengthError    the prompt does not fit the model's context window
+    │   │   └── ContentFilterError    refused by a content filter; `categories` names why
+    │   ├── ModelNotFoundError        the provider does not know the model
+    │   └── ResponseFormatError       the provider sent something that is not its documented format
+    ├── ToolError                     a tool failed (reported to the model, raised only when asked)
+    │   └── ToolTimeoutError
+    ├── MaxTurnsExceededError         the run needed more model round trips than allowed; carries the partial run
+    ├── ReplyConsumedError            a reply was consumed a second time
+    └── AgentClosedError              the agent was used after `aclose()`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import Message
+
+
+class CreateAgentsError(Exception):
+    """Root of every error createagents raises on purpose."""
+
+
+class ConfigurationError(CreateAgentsError, ValueError):
+    """A bad argument, setting, provider name or tool definition."""
+
+
+class ProviderError(CreateAgentsError):
+    """The model provider failed. Never carries secrets."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status_code: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("provider", self.provider),
+                ("model", self.model),
+                ("status", self.status_code),
+                ("request_id", self.request_id),
+            )
+            if v
+        )
+        return f"{self.message} ({where})" if where else self.message
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the credentials (401) or the access (403)."""
+
+
+class RateLimitError(ProviderError):
+    """Too many requests (429); wait `retry_after` seconds when it is set."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not be reached, failed (5xx) or cut the stream short."""
+
+
+class ProviderTimeoutError(ProviderUnavailableError):
+    """The provider did not answer within the request timeout."""
+
+
+class BadRequestError(ProviderError):
+    """The provider rejected the request (a 4xx other than auth and rate limits)."""
+
+
+class ContextLengthError(BadRequestError):
+    """The conversation does not fit the model's context window."""
+
+
+class ContentFilterError(BadRequestError):
+    """A content filter refused the prompt or the answer."""
+
+    def __init__(self, message: str, *, categories: Sequence[str] = (), **kw: object) -> None:
+        self.categories = tuple(categories)
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider does not serve the requested model."""
+
+
+class ResponseFormatError(ProviderError):
+    """The provider sent data that does not follow its wire format."""
+
+
+class ToolError(CreateAgentsError):
+    """A tool failed; inside a run this becomes an error result for the model."""
+
+    def __init__(self, message: str, *, tool_name: str = "") -> None:
+        self.tool_name = tool_name
+        super().__init__(message)
+
+
+class ToolTimeoutError(ToolError):
+    """A tool ran past its timeout."""
+
+
+class MaxTurnsExceededError(CreateAgentsError):
+    """The run used all its model round trips; `messages` and `text` keep what it did."""
+
+    def __init__(self, message: str, *, messages: Sequence[Message] = (), text: str = "") -> None:
+        self.messages = tuple(messages)
+        self.text = text
+        super().__init__(message)
+
+
+class ReplyConsumedError(CreateAgentsError):
+    """A reply streams once; it was consumed already."""
+
+
+class AgentClosedError(CreateAgentsError):
+    """The agent was closed and cannot run again."""

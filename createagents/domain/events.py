@@ -1,0 +1,141 @@
+"""Events: what a model streams (`ModelEvent`) and what a run reports (`RunEvent`).
+
+The `kind` strings are public API. Text, thinking and tool-call deltas are the
+same objects in both unions: a run forwards the model's delta as it is, so
+the hot path allocates one object per chunk, not two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from .messages import Message, ToolCall, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text, as it arrives."""
+
+    text: str
+    kind: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of a reasoning model's thinking; never part of the answer's text."""
+
+    text: str
+    kind: Literal["thinking_delta"] = "thinking_delta"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallDelta:
+    """A fragment of a tool call as the model streams it (for showing a call forming).
+
+    `id` and `name` are set on the fragment that first carries them; `index`
+    tells parallel calls apart.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments_delta: str = ""
+    kind: Literal["tool_call_delta"] = "tool_call_delta"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallReady:
+    """A complete tool call, assembled by the adapter from its fragments."""
+
+    call: ToolCall
+    kind: Literal["tool_call_ready"] = "tool_call_ready"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseDone:
+    """The model finished this response; the last event of every successful stream."""
+
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    kind: Literal["response_done"] = "response_done"
+
+
+ModelEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallDelta | ToolCallReady | ResponseDone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted:
+    run_id: str
+    conversation_id: str
+    kind: Literal["run_started"] = "run_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallStarted:
+    call: ToolCall
+    kind: Literal["tool_call_started"] = "tool_call_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallFinished:
+    """A tool call ended; `error` is set (and `result` is what the model is told) when it failed."""
+
+    call: ToolCall
+    result: str
+    duration: float
+    error: str | None = None
+    kind: Literal["tool_call_finished"] = "tool_call_finished"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCallFinished:
+    """One model round trip ended, successfully or not; the source of every model metric."""
+
+    provider: str
+    model: str
+    conversation_id: str
+    latency: float
+    time_to_first_token: float | None
+    usage: Usage
+    tool_calls: int
+    finish_reason: str | None = None
+    error: str | None = None
+    kind: Literal["model_call_finished"] = "model_call_finished"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished:
+    """The run answered; `messages` are the turn's messages, now in the history."""
+
+    text: str
+    usage: Usage
+    tool_calls: tuple[ToolCall, ...]
+    messages: tuple[Message, ...]
+    duration: float
+    kind: Literal["run_finished"] = "run_finished"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFailed:
+    """The run stopped with an error; the history is as it was before the turn."""
+
+    error: BaseException
+    kind: Literal["run_failed"] = "run_failed"
+
+
+RunEvent: TypeAlias = (
+    RunStarted
+    | TextDelta
+    | ThinkingDelta
+    | ToolCallDelta
+    | ToolCallStarted
+    | ToolCallFinished
+    | ModelCallFinished
+    | RunFinished
+    | RunFailed
+)

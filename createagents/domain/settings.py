@@ -1,0 +1,94 @@
+"""Model settings, validated once when an agent is built.
+
+A plain frozen dataclass rather than a pydantic model: seven keys do not
+justify pydantic's import time, and the hand-written checks give errors that
+name the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypeAlias
+
+from .errors import ConfigurationError
+
+ThinkLevel: TypeAlias = bool | Literal["low", "medium", "high"]
+_THINK_LEVELS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSettings:
+    """Sampling and reasoning settings; `None` means "the provider's default"."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+    think: ThinkLevel | None = None
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | None) -> ModelSettings:
+        """Build settings from a user's `config` dict, raising `ConfigurationError` on any bad entry."""
+        if config is None:
+            return cls()
+        if isinstance(config, ModelSettings):
+            return config
+        if not isinstance(config, Mapping):
+            raise ConfigurationError(f"config must be a dict of settings, got {type(config).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        values: dict[str, Any] = {}
+        for key, value in config.items():
+            if key not in allowed:
+                raise ConfigurationError(
+                    f"unknown setting {key!r}; allowed settings: {', '.join(allowed)}"
+                )
+            if value is not None:
+                values[key] = _CHECKS[key](key, value)
+        return cls(**values)
+
+
+def _number(key: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigurationError(f"setting {key!r} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"setting {key!r} must be a whole number greater than 0, got {value!r}")
+    return value
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"setting {key!r} must be a whole number, got {value!r}")
+    return value
+
+
+def _stop(key: str, value: Any) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items or not all(isinstance(s, str) and s for s in items):
+        raise ConfigurationError(
+            f"setting {key!r} must be a non-empty string or a list of non-empty strings, got {value!r}"
+        )
+    return tuple(items)
+
+
+def _think(key: str, value: Any) -> ThinkLevel:
+    if isinstance(value, bool) or value in _THINK_LEVELS:
+        return value  # type: ignore[no-any-return]
+    raise ConfigurationError(f"setting {key!r} must be true, false, 'low', 'medium' or 'high', got {value!r}")
+
+
+_CHECKS = {
+    "temperature": lambda k, v: _number(k, v, 0.0, 2.0),
+    "top_p": lambda k, v: _number(k, v, 0.0, 1.0),
+    "max_tokens": _positive_int,
+    "top_k": _positive_int,
+    "stop": _stop,
+    "seed": _int,
+    "think": _think,
+}
