@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from ..application.ports import ChatModel, ChatRequest
@@ -123,12 +124,13 @@ class FunctionModel(ChatModel):
         messages, tools = list(request.messages), list(request.tools)
         if inspect.isasyncgenfunction(self.function):
             saw_done = False
-            async for item in self.function(messages, tools):
-                if isinstance(item, str):
-                    yield TextDelta(item)
-                else:
-                    saw_done = saw_done or isinstance(item, ResponseDone)
-                    yield item
+            async with aclosing(self.function(messages, tools)) as items:
+                async for item in items:
+                    if isinstance(item, str):
+                        yield TextDelta(item)
+                    else:
+                        saw_done = saw_done or isinstance(item, ResponseDone)
+                        yield item
             if not saw_done:
                 yield ResponseDone(finish_reason="stop")
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,9 +36,7 @@ class SyncRunner:
         with self._guard:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(
-                    target=self._loop.run_forever, name="createagents-sync", daemon=True
-                )
+                self._thread = threading.Thread(target=self._loop.run_forever, name="createagents-sync", daemon=True)
                 self._thread.start()
             loop = self._loop
         if self._thread is threading.current_thread():
@@ -102,7 +100,7 @@ class Conversation:
         async with self._lock:
             await self._runtime.store.save(self.id, [])
 
-    async def _turn(self, message: str) -> AsyncIterator[RunEvent]:
+    async def _turn(self, message: str) -> AsyncGenerator[RunEvent, None]:
         runtime = self._runtime
         async with self._lock:
             runtime.ensure_open()

@@ -7,9 +7,10 @@ when, and only when, the run finishes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -71,7 +72,7 @@ async def run_turn(
     *,
     conversation_id: str,
     notify: Notify,
-) -> AsyncIterator[RunEvent]:
+) -> AsyncGenerator[RunEvent, None]:
     """Run one user turn; `notify` sees each lifecycle event (never a delta) before it is yielded."""
     started = time.perf_counter()
     prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
@@ -86,8 +87,9 @@ async def run_turn(
         yield event
         for _ in range(spec.max_turns):
             round_ = _Round()
-            async for delta in _stream_model(spec, prefix + new, round_, conversation_id, notify):
-                yield delta
+            async with aclosing(_stream_model(spec, prefix + new, round_, conversation_id, notify)) as deltas:
+                async for delta in deltas:
+                    yield delta
             assert round_.done is not None
             finished = ModelCallFinished(
                 provider=spec.model.provider,
@@ -116,15 +118,16 @@ async def run_turn(
                 yield event
                 return
             all_calls.extend(round_.calls)
-            async for tool_event in _run_tools(spec.toolbox, round_.calls, new, notify):
-                yield tool_event
+            async with aclosing(_run_tools(spec.toolbox, round_.calls, new, notify)) as tool_events:
+                async for tool_event in tool_events:
+                    yield tool_event
         raise MaxTurnsExceededError(
             f"the run made {spec.max_turns} model calls without a final answer (max_turns={spec.max_turns})",
             messages=new,
             text="".join(text),
         )
     except BaseException as e:
-        notify(RunFailed(error=e))
+        notify(RunFailed(error=_stopped(e)))
         raise
 
 
@@ -134,15 +137,14 @@ async def _stream_model(
     round_: _Round,
     conversation_id: str,
     notify: Notify,
-) -> AsyncIterator[RunEvent]:
+) -> AsyncGenerator[RunEvent, None]:
     """One model call: forward deltas, collect the rest into `round_`; report a failure before raising."""
-    request = ChatRequest(
-        model=spec.model_name, messages=messages, tools=spec.toolbox.specs, settings=spec.settings
-    )
+    request = ChatRequest(model=spec.model_name, messages=messages, tools=spec.toolbox.specs, settings=spec.settings)
     start = time.perf_counter()
     text = round_.text
     try:
-        async with aclosing(spec.model.stream(request)) as events:
+        events = spec.model.stream(request)
+        try:
             async for event in events:
                 if type(event) is TextDelta:  # the hot path: one check, one append
                     if round_.first_event_at is None:
@@ -161,6 +163,10 @@ async def _stream_model(
                     round_.done = event
                 else:
                     raise TypeError(f"{type(spec.model).__name__}.stream yielded {event!r}, not a ModelEvent")
+        finally:
+            aclose = getattr(events, "aclose", None)  # the port promises an iterator; generators close
+            if aclose is not None:
+                await aclose()
         round_.latency = time.perf_counter() - start
         if round_.done is None:  # a lenient default for hand-written models that end without it
             round_.done = ResponseDone()
@@ -174,7 +180,7 @@ async def _stream_model(
                 time_to_first_token=round_.first_event_at,
                 usage=Usage(),
                 tool_calls=len(round_.calls),
-                error=type(e).__name__,
+                error=type(_stopped(e)).__name__,
             )
         )
         raise
@@ -182,7 +188,7 @@ async def _stream_model(
 
 async def _run_tools(
     toolbox: ToolBox, calls: list[ToolCall], new: list[Message], notify: Notify
-) -> AsyncIterator[RunEvent]:
+) -> AsyncGenerator[RunEvent, None]:
     """Run one turn's calls concurrently; results go into `new` in the order the model asked."""
     for call in calls:
         started = ToolCallStarted(call=call)
@@ -200,3 +206,8 @@ async def _run_tools(
                 is_error=finished.error is not None,
             )
     new.extend(results[id(call)] for call in calls)
+
+
+def _stopped(e: BaseException) -> BaseException:
+    """A consumer closing the reply is reported as a cancellation, the way a cancelled task is."""
+    return asyncio.CancelledError("the reply was closed") if isinstance(e, GeneratorExit) else e

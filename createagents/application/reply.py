@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any
@@ -64,11 +64,11 @@ class Reply:
     """
 
     def __init__(
-        self, run: Callable[[], AsyncIterator[RunEvent]], *, handler: EventHandler | None = None
+        self, run: Callable[[], AsyncGenerator[RunEvent, None]], *, handler: EventHandler | None = None
     ) -> None:
         self._run = run
         self._handler = handler
-        self._events: AsyncIterator[RunEvent] | None = None
+        self._events: AsyncGenerator[RunEvent, None] | None = None
         self._consumed = False
         self._finished: RunFinished | None = None
         self.error: BaseException | None = None
@@ -107,7 +107,7 @@ class Reply:
 
     # -- consumption ---------------------------------------------------------
 
-    def _start(self) -> AsyncIterator[RunEvent]:
+    def _start(self) -> AsyncGenerator[RunEvent, None]:
         if self._consumed:
             raise ReplyConsumedError(
                 "this reply was consumed already; a reply streams once (call agent.chat again for a new one)"
@@ -116,7 +116,7 @@ class Reply:
         self._events = self._run()
         return self._events
 
-    async def events(self) -> AsyncIterator[RunEvent]:
+    async def events(self) -> AsyncGenerator[RunEvent, None]:
         """Typed run events; on failure a `RunFailed` event comes last, then the error is raised."""
         events = self._start()
         handler = self._handler
@@ -136,13 +136,13 @@ class Reply:
             yield failed
             raise
 
-    async def _tokens(self) -> AsyncIterator[str]:
+    async def _tokens(self) -> AsyncGenerator[str, None]:
         async with aclosing(self.events()) as events:
             async for event in events:
                 if type(event) is TextDelta:
                     yield event.text
 
-    def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> AsyncGenerator[str, None]:
         return self._tokens()
 
     async def _wait(self) -> Answer:

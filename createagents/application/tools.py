@@ -16,7 +16,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, ClassVar, overload
 
 from ..domain.errors import ConfigurationError
@@ -41,10 +41,10 @@ class Tool:
         if not callable(fn):
             raise ConfigurationError(f"a tool must be callable, got {fn!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         if not _NAME.match(self.name):
             raise ConfigurationError(
-                f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'"
+                f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'; name it with @tool(name=...)"
             )
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
@@ -53,7 +53,7 @@ class Tool:
         doc_summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else doc_summary
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
+            getattr(fn, "__call__", None)  # noqa: B004 - an object whose __call__ is async
         )
         self._model = _arguments_model(self.name, fn, arg_docs)
         schema = self._model.model_json_schema()
@@ -151,7 +151,7 @@ class ToolBox:
         self.specs = tuple(t.spec for t in self.tools.values())
         self.default_timeout = default_timeout
 
-    async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncIterator[ToolCallFinished]:
+    async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncGenerator[ToolCallFinished, None]:
         """Run the calls concurrently, yielding each result as it finishes.
 
         Stopping the iteration early cancels the calls still running (a sync
@@ -213,9 +213,7 @@ def _is_validation_error(e: Exception) -> bool:
 
 
 def _summarise(e: Any) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors()
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors())
 
 
 def _snake(name: str) -> str:
@@ -268,7 +266,7 @@ def _arguments_model(tool_name: str, fn: Callable[..., Any], arg_docs: dict[str,
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     import typing
 
-    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
     try:
         return typing.get_type_hints(target)
     except NameError as e:

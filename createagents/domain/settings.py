@@ -42,9 +42,7 @@ class ModelSettings:
         values: dict[str, Any] = {}
         for key, value in config.items():
             if key not in allowed:
-                raise ConfigurationError(
-                    f"unknown setting {key!r}; allowed settings: {', '.join(allowed)}"
-                )
+                raise ConfigurationError(f"unknown setting {key!r}; allowed settings: {', '.join(allowed)}")
             if value is not None:
                 values[key] = _CHECKS[key](key, value)
         return cls(**values)

@@ -1,0 +1,188 @@
+"""The facade: construction, conversations, lifecycle, the blocking API, the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from createagents import (
+    AgentClosedError,
+    ChatModel,
+    ChatRequest,
+    ConfigurationError,
+    CreateAgent,
+    Message,
+    ModelEvent,
+    ResponseDone,
+    TextDelta,
+    ToolMessage,
+    ToolSpec,
+    UserMessage,
+)
+from createagents.application.conversation import trim_history
+from createagents.domain.messages import AssistantMessage
+from createagents.testing import FunctionModel, tool_call
+
+
+def test_unknown_provider_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigurationError) as e:
+        CreateAgent(provider="openia", model="x")
+    assert "'openia'" in str(e.value) and "test" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"config": {"temperature": 3}}, "temperature"),
+        ({"config": {"colour": 1}}, "unknown setting 'colour'"),
+        ({"max_turns": 0}, "max_turns"),
+        ({"tool_timeout": -1}, "tool_timeout"),
+        ({"history_max_size": 0}, "history_max_size"),
+        ({"tools": "currentdate"}, "list"),
+        ({"tools": ["nosuchtool"]}, "unknown built-in tool 'nosuchtool'; built-in tools: currentdate"),
+        ({"instructions": 42}, "instructions"),
+        ({"provider": 3}, "provider must be"),
+        ({"observers": [42]}, "observers"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        CreateAgent(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_bad_message_is_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError, match="message must be a str"):
+        CreateAgent().chat(42)  # type: ignore[arg-type]
+
+
+async def test_an_adapter_object_is_a_provider() -> None:
+    class Echo(ChatModel):
+        provider = "echo"
+
+        async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+            assert request.settings.temperature == 0.5
+            yield TextDelta(str(request.messages[-1].content).upper())
+            yield ResponseDone(finish_reason="stop")
+
+    agent = CreateAgent(provider=Echo(), model="e1", config={"temperature": 0.5})
+    assert (agent.provider, agent.model) == ("echo", "e1")
+    assert await agent.chat("hey") == "HEY"
+
+
+async def test_currentdate_builtin_tool_by_name() -> None:
+    def script(messages: list[Message], tools: list[ToolSpec]) -> object:
+        if isinstance(messages[-1], UserMessage):
+            return [
+                tool_call("currentdate", timezone="Europe/Lisbon"),
+                tool_call("currentdate", timezone="Mars/Base"),
+            ]
+        return " || ".join(m.content for m in messages if isinstance(m, ToolMessage))
+
+    agent = CreateAgent(provider=FunctionModel(script), tools=["currentdate"])
+    ok, bad = (await agent.chat("time?")).split(" || ")
+    assert "(Europe/Lisbon)" in ok and ("+00:00" in ok or "+01:00" in ok)
+    assert "unknown time zone 'Mars/Base'" in bad
+
+
+async def test_conversations_are_independent_and_history_is_bounded() -> None:
+    agent = CreateAgent(history_max_size=4)
+    a, b = agent.conversation("a"), agent.conversation("b")
+    assert agent.conversation("a") is a
+    await a.chat("one")
+    await a.chat("two")
+    await a.chat("three")
+    await b.chat("bee")
+    assert [m.content for m in await a.history()] == ["two", "You said: two", "three", "You said: three"]
+    assert [m.content for m in await b.history()] == ["bee", "You said: bee"]
+    await a.clear_history()
+    assert await a.history() == [] and len(await b.history()) == 2
+
+
+def test_trim_never_orphans_a_tool_result() -> None:
+    call = tool_call("add", a=1)
+    turn1 = [
+        UserMessage(content="1"),
+        AssistantMessage(tool_calls=(call,)),
+        ToolMessage(tool_call_id=call.id, name="add", content="2"),
+        AssistantMessage(content="2"),
+    ]
+    turn2 = [UserMessage(content="2"), AssistantMessage(content="ok")]
+    assert trim_history(turn1 + turn2, 3) == turn2
+    assert trim_history(turn1 + turn2, 6) == turn1 + turn2
+    assert trim_history(turn1, 2) == turn1  # the last turn is kept whole
+
+
+async def test_turns_on_one_conversation_are_serialized_others_run_concurrently() -> None:
+    active = 0
+    peak = 0
+    both_here = asyncio.Barrier(2)
+
+    async def model(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.02)
+        yield "ok"
+        active -= 1
+
+    agent = CreateAgent(provider=FunctionModel(model))
+    await asyncio.gather(*(agent.chat(f"m{i}") for i in range(4)))
+    assert peak == 1
+    history = await agent.history()
+    assert [m.role for m in history] == ["user", "assistant"] * 4
+
+    async def meet(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
+        await asyncio.wait_for(both_here.wait(), 5)  # only passes if two conversations run at once
+        yield "met"
+
+    agent2 = CreateAgent(provider=FunctionModel(meet))
+    texts = await asyncio.gather(agent2.conversation("x").chat("1"), agent2.conversation("y").chat("2"))
+    assert texts == ["met", "met"]
+
+
+async def test_lifecycle_closes_the_model_and_refuses_later_use() -> None:
+    closed = []
+
+    class Closable(FunctionModel):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async with CreateAgent(provider=Closable(lambda m, t: "hi")) as agent:
+        assert await agent.chat("x") == "hi"
+    assert closed == [True] and agent.closed
+    with pytest.raises(AgentClosedError):
+        agent.chat("again")
+    with pytest.raises(AgentClosedError):
+        agent.conversation("other")
+    await agent.aclose()  # idempotent
+    assert closed == [True]
+
+
+def test_chat_sync_in_a_script() -> None:
+    agent = CreateAgent(tools=["currentdate"])
+    assert agent.chat_sync("hi").startswith("Tool results: currentdate -> ")
+    assert agent.chat_sync("again").startswith("Tool results")
+    agent.close()
+    with pytest.raises(AgentClosedError):
+        agent.chat_sync("x")
+
+
+async def test_chat_sync_where_a_loop_is_already_running() -> None:
+    agent = CreateAgent()
+    assert agent.chat_sync("from a notebook") == "You said: from a notebook"
+    await agent.aclose()
+
+
+def test_demo_runs_offline() -> None:
+    env = {"PATH": "", "PYTHONPATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-m", "createagents", "demo"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "provider=test" in out.stdout
+    assert "[calling] add(" in out.stdout and "[result]  get_weather -> 22 C and sunny in a" in out.stdout
+    assert "history: 12 messages" in out.stdout
