@@ -20,7 +20,7 @@ from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.messages import Message
 from .domain.settings import ModelSettings
-from .providers import ProviderOptions, build_model
+from .providers import ApiKey, ProviderOptions, build_model
 
 _log = logging.getLogger("createagents")
 
@@ -44,7 +44,7 @@ class CreateAgent:
         config: Mapping[str, Any] | None = None,
         *,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: ApiKey | None = None,
         api_version: str | None = None,
         timeout: float = 600.0,
         max_retries: int = 2,

@@ -9,13 +9,17 @@ then. Third-party providers register a factory under the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from .application.ports import ChatModel
 from .domain.errors import ConfigurationError
 
 ENTRY_POINT_GROUP = "createagents.providers"
+OPENAI_API = "https://api.openai.com/v1"
+
+ApiKey: TypeAlias = str | Callable[[], str | Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +28,7 @@ class ProviderOptions:
 
     model: str | None = None
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None  # a callable is a token provider (Microsoft Entra ID)
     api_version: str | None = None
     timeout: float = 600.0
     max_retries: int = 2
@@ -39,7 +43,72 @@ def _test(options: ProviderOptions) -> ChatModel:
     return TestModel()
 
 
-_BUILTIN: dict[str, ProviderFactory] = {"test": _test}
+def _require_model(provider: str, options: ProviderOptions) -> str:
+    if not options.model:
+        raise ConfigurationError(f"provider {provider!r} needs a model: CreateAgent(provider={provider!r}, model=...)")
+    return options.model
+
+
+def _secrets(api_key: ApiKey | None) -> tuple[str, ...]:
+    return (api_key,) if isinstance(api_key, str) else ()
+
+
+def _openai(options: ProviderOptions) -> ChatModel:
+    from .adapters.openai_chat import OpenAIChatModel, openai_client
+
+    _require_model("openai", options)
+    base_url = (options.base_url or env("OPENAI_BASE_URL") or OPENAI_API).rstrip("/")
+    api_key = options.api_key or env("OPENAI_API_KEY")
+    official = base_url.startswith(OPENAI_API)
+    if official and not api_key:
+        raise ConfigurationError(
+            "provider 'openai' needs an API key: set OPENAI_API_KEY or pass api_key=...; "
+            "for a local OpenAI-compatible server, pass base_url=..."
+        )
+    client = openai_client(base_url=base_url, api_key=api_key, timeout=options.timeout, max_retries=options.max_retries)
+    return OpenAIChatModel(
+        client,
+        provider="openai",
+        max_tokens_field="max_completion_tokens" if official else "max_tokens",
+        allow_top_k=not official,
+        secrets=_secrets(api_key),
+    )
+
+
+def _azure(options: ProviderOptions) -> ChatModel:
+    from .adapters.openai_chat import OpenAIChatModel, azure_client
+
+    _require_model("azure", options)
+    endpoint = options.base_url or env("AZURE_OPENAI_ENDPOINT")
+    if not endpoint:
+        raise ConfigurationError(
+            "provider 'azure' needs the resource endpoint: set AZURE_OPENAI_ENDPOINT or pass "
+            "base_url='https://<resource>.openai.azure.com'"
+        )
+    api_key = options.api_key or env("AZURE_OPENAI_API_KEY")
+    if not api_key:
+        raise ConfigurationError(
+            "provider 'azure' needs credentials: set AZURE_OPENAI_API_KEY, pass api_key=..., "
+            "or pass api_key=<a Microsoft Entra ID token provider>"
+        )
+    client = azure_client(
+        endpoint=endpoint,
+        api_key=api_key if isinstance(api_key, str) else None,
+        token_provider=None if isinstance(api_key, str) else api_key,
+        api_version=options.api_version or env("AZURE_OPENAI_API_VERSION"),
+        timeout=options.timeout,
+        max_retries=options.max_retries,
+    )
+    return OpenAIChatModel(
+        client,
+        provider="azure",
+        max_tokens_field="max_completion_tokens",
+        allow_top_k=False,
+        secrets=_secrets(api_key),
+    )
+
+
+_BUILTIN: dict[str, ProviderFactory] = {"test": _test, "openai": _openai, "azure": _azure}
 
 
 def _entry_point_factories() -> dict[str, Callable[[], ProviderFactory]]:

@@ -1,0 +1,457 @@
+"""OpenAI Chat Completions: OpenAI, Azure OpenAI and every OpenAI-compatible server.
+
+The `openai` SDK does what it does well (configuration, auth, Azure routing,
+retries with back-off, base URLs, headers); the stream itself is read as raw
+SSE bytes and decoded here, because building an SDK object per chunk costs
+several times the wire. The parsing is lenient where compatible servers are
+known to differ from OpenAI (vLLM, llama.cpp, LiteLLM, LM Studio, Ollama /v1)
+and strict where text could be lost: a chunk that is not JSON is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..application.ports import ChatModel, ChatRequest
+from ..domain.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContentFilterError,
+    ContextLengthError,
+    ModelNotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    ResponseFormatError,
+)
+from ..domain.events import ModelEvent, ResponseDone, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallReady
+from ..domain.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    ToolSpec,
+    Usage,
+    UserMessage,
+)
+from ..domain.settings import ModelSettings
+from ._sse import sse_data
+
+_loads = json.loads
+_PLAIN_DELTA = frozenset(("content", "role"))
+TokenProvider = Callable[[], str | Awaitable[str]]
+
+
+class OpenAIChatModel(ChatModel):
+    """The chat-model port over an `openai.AsyncOpenAI` (or `AsyncAzureOpenAI`) client.
+
+    `provider` names it in errors and metrics ("openai", "azure", ...);
+    `secrets` are scrubbed from every error message.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        provider: str = "openai",
+        max_tokens_field: str = "max_tokens",
+        allow_top_k: bool = True,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self._max_tokens_field = max_tokens_field
+        self._allow_top_k = allow_top_k
+        self._secrets = tuple(s for s in secrets if s)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+        params = self._params(request)
+        try:
+            async with self.client.chat.completions.with_streaming_response.create(**params) as response:
+                headers = response.http_response.headers
+                request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+                reader = _StreamReader(self, request.model, request_id)
+                try:
+                    async for data in sse_data(response.http_response.aiter_bytes()):
+                        for event in reader.feed(data):
+                            yield event
+                    for event in reader.finish():
+                        yield event
+                except ProviderError:
+                    raise
+                except Exception as e:
+                    if not _is_transport_error(e):
+                        raise
+                    raise reader.error(
+                        ProviderTimeoutError if "Timeout" in type(e).__name__ else ProviderUnavailableError,
+                        f"the stream broke: {type(e).__name__}: {e}",
+                    ) from e
+        except ProviderError:
+            raise
+        except Exception as e:
+            mapped = self._map_sdk_error(e, request.model)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    # -- request -------------------------------------------------------------
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [_map_message(m) for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            params["tools"] = [_map_tool(t) for t in request.tools]
+            params["tool_choice"] = "auto"
+        params.update(self._map_settings(request.settings))
+        return params
+
+    def _map_settings(self, s: ModelSettings) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        if s.temperature is not None:
+            out["temperature"] = s.temperature
+        if s.top_p is not None:
+            out["top_p"] = s.top_p
+        if s.max_tokens is not None:
+            out[self._max_tokens_field] = s.max_tokens
+        if s.stop is not None:
+            out["stop"] = list(s.stop)
+        if s.seed is not None:
+            out["seed"] = s.seed
+        if s.think is not None and s.think is not False:
+            out["reasoning_effort"] = "medium" if s.think is True else s.think
+        if s.top_k is not None:
+            if not self._allow_top_k:
+                raise ConfigurationError(
+                    f"setting 'top_k' is not supported by {self.provider}; "
+                    "it is sent only to OpenAI-compatible servers (vLLM, llama.cpp, ...)"
+                )
+            extra["top_k"] = s.top_k
+        if extra:
+            out["extra_body"] = extra
+        return out
+
+    # -- errors --------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _map_sdk_error(self, e: Exception, model: str) -> ProviderError | None:
+        import openai
+
+        if isinstance(e, openai.APITimeoutError):
+            return ProviderTimeoutError("the request timed out", provider=self.provider, model=model)
+        if isinstance(e, openai.APIConnectionError):
+            return ProviderUnavailableError(
+                self.scrub(f"cannot reach the server: {e.__cause__ or e}"), provider=self.provider, model=model
+            )
+        if isinstance(e, openai.APIStatusError):
+            headers = e.response.headers
+            body = e.body if isinstance(e.body, Mapping) else {}
+            return map_error_body(
+                self,
+                body,
+                status=e.status_code,
+                model=model,
+                request_id=e.request_id or headers.get("apim-request-id"),
+                headers=headers,
+                fallback=str(e.message),
+            )
+        return None
+
+
+def map_error_body(
+    adapter: OpenAIChatModel,
+    body: Mapping[str, Any],
+    *,
+    status: int | None,
+    model: str,
+    request_id: str | None,
+    headers: Mapping[str, str] | None = None,
+    fallback: str = "",
+) -> ProviderError:
+    """An OpenAI-style error object (from a status response or an in-stream error) -> our error."""
+    if isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    message = adapter.scrub(str(body.get("message") or fallback or "the provider returned an error"))
+    code = body.get("code")  # a string at OpenAI, a number at some compatible servers
+    if status is None and (isinstance(code, int) or (isinstance(code, str) and code.isdigit())):
+        status = int(code)
+    code_text = str(code or "").lower()
+    inner = body.get("innererror")
+    kw: dict[str, Any] = {"provider": adapter.provider, "model": model, "status_code": status, "request_id": request_id}
+    lowered = message.lower()
+    if status in (401, 403):
+        return AuthenticationError(message, **kw)
+    if status == 429:
+        return RateLimitError(message, retry_after=_retry_after(headers or {}), **kw)
+    if code_text == "content_filter" or (isinstance(inner, Mapping) and "content_filter_result" in inner):
+        categories = _filtered(inner.get("content_filter_result") if isinstance(inner, Mapping) else None)
+        return ContentFilterError(message, categories=categories, **kw)
+    if code_text == "context_length_exceeded" or "context length" in lowered or "context window" in lowered:
+        return ContextLengthError(message, **kw)
+    if code_text in ("model_not_found", "deploymentnotfound") or (status == 404 and "model" in lowered):
+        return ModelNotFoundError(message, **kw)
+    if status == 404:
+        return BadRequestError(f"{message} (is base_url right? OpenAI-style servers serve under /v1)", **kw)
+    if status is not None and 400 <= status < 500:
+        return BadRequestError(message, **kw)
+    return ProviderUnavailableError(message, **kw)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _filtered(results: object) -> list[str]:
+    if not isinstance(results, Mapping):
+        return []
+    return [name for name, r in results.items() if isinstance(r, Mapping) and r.get("filtered")]
+
+
+def _is_transport_error(e: Exception) -> bool:
+    """httpx / httpx2 errors (whichever the SDK uses) and OS-level socket errors."""
+    return isinstance(e, OSError) or any(c.__module__.startswith("httpx") for c in type(e).__mro__)
+
+
+# -- the stream ----------------------------------------------------------------
+
+
+class _StreamReader:
+    """Turns the SSE data of one response into model events.
+
+    Tool calls are keyed by `index`; a call's id and name are set once (some
+    servers repeat them in every fragment) and only arguments accumulate.
+    """
+
+    __slots__ = ("_adapter", "_calls", "_done", "_filtered", "_finish", "_model", "_request_id", "_usage")
+
+    def __init__(self, adapter: OpenAIChatModel, model: str, request_id: str | None) -> None:
+        self._adapter = adapter
+        self._model = model
+        self._request_id = request_id
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument fragments]
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+        self._done = False
+        self._filtered: list[str] = []
+
+    def error(self, cls: type[ProviderError], message: str, **kw: Any) -> ProviderError:
+        return cls(
+            self._adapter.scrub(message),
+            provider=self._adapter.provider,
+            model=self._model,
+            request_id=self._request_id,
+            **kw,
+        )
+
+    def feed(self, data: bytes) -> list[ModelEvent]:
+        if data == b"[DONE]":
+            self._done = True
+            return []
+        try:
+            chunk = _loads(data)
+        except ValueError:
+            raise self.error(ResponseFormatError, f"a stream chunk is not JSON: {data[:200]!r}") from None
+        if not isinstance(chunk, dict):
+            raise self.error(ResponseFormatError, f"a stream chunk is not a JSON object: {data[:200]!r}")
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            events: list[ModelEvent] = []
+            if delta:
+                content = delta.get("content")
+                if content:  # the common case: one text delta per chunk
+                    events.append(TextDelta(content))
+                if not _PLAIN_DELTA.issuperset(delta):
+                    self._other_delta(delta, events)
+            finish = choice.get("finish_reason")
+            if finish:
+                self._finish = finish
+                if finish == "content_filter":
+                    self._filtered = _filtered(choice.get("content_filter_results"))
+            if chunk.get("usage"):
+                self._usage = _usage(chunk["usage"])
+            return events
+        if chunk.get("usage"):
+            self._usage = _usage(chunk["usage"])
+        elif "error" in chunk:
+            raise map_error_body(self._adapter, chunk, status=None, model=self._model, request_id=self._request_id)
+        return []
+
+    def _other_delta(self, delta: dict[str, Any], events: list[ModelEvent]) -> None:
+        thinking = delta.get("reasoning_content") or delta.get("reasoning")
+        if thinking:
+            events.append(ThinkingDelta(thinking))
+        refusal = delta.get("refusal")
+        if refusal:
+            events.append(TextDelta(refusal))
+        for position, fragment in enumerate(delta.get("tool_calls") or ()):
+            index = fragment.get("index", position)
+            function = fragment.get("function") or {}
+            arguments = function.get("arguments") or ""
+            if not isinstance(arguments, str):  # a few servers send the object itself
+                arguments = json.dumps(arguments)
+            call = self._calls.get(index)
+            if call is None:
+                call = self._calls[index] = [fragment.get("id"), function.get("name"), []]
+                events.append(ToolCallDelta(index=index, id=call[0], name=call[1], arguments_delta=arguments))
+            else:
+                call[0] = call[0] or fragment.get("id")
+                call[1] = call[1] or function.get("name")
+                events.append(ToolCallDelta(index=index, arguments_delta=arguments))
+            if arguments:
+                call[2].append(arguments)
+
+    def finish(self) -> list[ModelEvent]:
+        if not self._done and self._finish is None:
+            raise self.error(ProviderUnavailableError, "the stream ended before the response was complete")
+        if self._finish == "content_filter":
+            categories = ", ".join(self._filtered) or "unspecified"
+            raise self.error(
+                ContentFilterError,
+                f"the answer was stopped by a content filter ({categories})",
+                categories=self._filtered,
+            )
+        events: list[ModelEvent] = []
+        for index in sorted(self._calls):
+            call_id, name, fragments = self._calls[index]
+            if not name:
+                raise self.error(ResponseFormatError, f"tool call {index} has no function name")
+            events.append(
+                ToolCallReady(call=ToolCall(id=call_id or f"call_{index}", name=name, arguments="".join(fragments)))
+            )
+        events.append(ResponseDone(finish_reason=self._finish, usage=self._usage))
+        return events
+
+
+def _usage(raw: Mapping[str, Any]) -> Usage:
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=raw.get("prompt_tokens") or 0,
+        completion_tokens=raw.get("completion_tokens") or 0,
+        cached_tokens=prompt_details.get("cached_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+    )
+
+
+# -- mapping our vocabulary to the wire ---------------------------------------
+
+
+def _map_message(m: Message) -> dict[str, Any]:
+    match m:
+        case SystemMessage() | UserMessage():
+            return {"role": m.role, "content": m.content}
+        case AssistantMessage(tool_calls=()):
+            return {"role": "assistant", "content": m.content}
+        case AssistantMessage():
+            return {
+                "role": "assistant",
+                "content": m.content,  # "" rather than null: some servers reject null
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}}
+                    for c in m.tool_calls
+                ],
+            }
+        case ToolMessage():
+            return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    raise ConfigurationError(f"cannot send {type(m).__name__} to an OpenAI-style API")
+
+
+def _map_tool(t: ToolSpec) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+
+
+# -- clients -------------------------------------------------------------------
+
+
+def openai_client(
+    *, base_url: str | None, api_key: str | TokenProvider | None, timeout: float, max_retries: int
+) -> Any:
+    """An `AsyncOpenAI` for OpenAI or any compatible server; a callable key is a token provider."""
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(
+        base_url=base_url,
+        # local servers take any key; the SDK insists on one
+        api_key=(api_key if isinstance(api_key, str) else _async_provider(api_key)) if api_key else "not-needed",
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def azure_client(
+    *,
+    endpoint: str,
+    api_key: str | None,
+    token_provider: TokenProvider | None,
+    api_version: str | None,
+    timeout: float,
+    max_retries: int,
+) -> Any:
+    """Azure OpenAI: the v1 endpoint by default, the dated deployment path when `api_version` is given."""
+    from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+    endpoint = endpoint.rstrip("/")
+    if api_version:
+        return AsyncAzureOpenAI(
+            azure_endpoint=endpoint,
+            api_version=api_version,
+            api_key=api_key,
+            azure_ad_token_provider=_async_provider(token_provider) if token_provider else None,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    base_url = endpoint if endpoint.endswith("/openai/v1") else f"{endpoint}/openai/v1"
+    return AsyncOpenAI(
+        base_url=base_url + "/",
+        api_key=_async_provider(token_provider) if token_provider else api_key,
+        default_headers={"api-key": api_key} if api_key else None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def _async_provider(provider: TokenProvider) -> Callable[[], Awaitable[str]]:
+    """Entra ID token providers come sync (azure.identity) or async (azure.identity.aio)."""
+
+    async def token() -> str:
+        value = provider()
+        if isinstance(value, Awaitable):
+            value = await value
+        return str(value)
+
+    return token
