@@ -32,7 +32,9 @@ class CreateAgent:
 
     `provider` is a name ("openai", "azure", "ollama", "test", or one
     registered under the `createagents.providers` entry point group) or a
-    `ChatModel` object. `config` holds model settings (see `ModelSettings`).
+    `ChatModel` object. `config` holds model settings (see `ModelSettings`);
+    `provider_options` holds what only one provider understands (Ollama's
+    `keep_alive`, for one).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class CreateAgent:
         api_version: str | None = None,
         timeout: float = 600.0,
         max_retries: int = 2,
+        provider_options: Mapping[str, Any] | None = None,
         max_turns: int = 10,
         tool_timeout: float = 60.0,
         history_max_size: int | None = None,
@@ -77,6 +80,7 @@ class CreateAgent:
                 api_version=api_version,
                 timeout=float(timeout),
                 max_retries=max_retries,
+                extra=dict(provider_options or {}),
             ),
         )
         self.model = model or getattr(self._model, "model", None) or "test"

@@ -9,9 +9,9 @@ then. Third-party providers register a factory under the
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeAlias
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 from .application.ports import ChatModel
 from .domain.errors import ConfigurationError
@@ -32,6 +32,7 @@ class ProviderOptions:
     api_version: str | None = None
     timeout: float = 600.0
     max_retries: int = 2
+    extra: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, see each factory
 
 
 ProviderFactory = Callable[[ProviderOptions], ChatModel]
@@ -40,7 +41,8 @@ ProviderFactory = Callable[[ProviderOptions], ChatModel]
 def _test(options: ProviderOptions) -> ChatModel:
     from .adapters.offline_models import TestModel
 
-    return TestModel()
+    _allow_extra("test", options, ("text", "delay"))
+    return TestModel(**options.extra)
 
 
 def _require_model(provider: str, options: ProviderOptions) -> str:
@@ -57,6 +59,7 @@ def _openai(options: ProviderOptions) -> ChatModel:
     from .adapters.openai_chat import OpenAIChatModel, openai_client
 
     _require_model("openai", options)
+    _allow_extra("openai", options, ())
     base_url = (options.base_url or env("OPENAI_BASE_URL") or OPENAI_API).rstrip("/")
     api_key = options.api_key or env("OPENAI_API_KEY")
     official = base_url.startswith(OPENAI_API)
@@ -79,6 +82,7 @@ def _azure(options: ProviderOptions) -> ChatModel:
     from .adapters.openai_chat import OpenAIChatModel, azure_client
 
     _require_model("azure", options)
+    _allow_extra("azure", options, ())
     endpoint = options.base_url or env("AZURE_OPENAI_ENDPOINT")
     if not endpoint:
         raise ConfigurationError(
@@ -108,7 +112,31 @@ def _azure(options: ProviderOptions) -> ChatModel:
     )
 
 
-_BUILTIN: dict[str, ProviderFactory] = {"test": _test, "openai": _openai, "azure": _azure}
+def _ollama(options: ProviderOptions) -> ChatModel:
+    from .adapters.ollama_chat import DEFAULT_HOST, OllamaChatModel, ollama_client
+
+    _require_model("ollama", options)
+    _allow_extra("ollama", options, ("keep_alive", "headers"))
+    host = options.base_url or env("OLLAMA_HOST") or DEFAULT_HOST
+    if "://" not in host:
+        host = f"http://{host}"
+    headers = dict(options.extra.get("headers") or {})
+    api_key = options.api_key or env("OLLAMA_API_KEY")
+    if isinstance(api_key, str):
+        headers.setdefault("authorization", f"Bearer {api_key}")
+    client = ollama_client(host=host, timeout=options.timeout, headers=headers)
+    return OllamaChatModel(client, host=host, keep_alive=options.extra.get("keep_alive"))
+
+
+def _allow_extra(provider: str, options: ProviderOptions, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options.extra) - set(allowed))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown provider_options {unknown} for {provider!r}; allowed: {', '.join(allowed) or 'none'}"
+        )
+
+
+_BUILTIN: dict[str, ProviderFactory] = {"test": _test, "openai": _openai, "azure": _azure, "ollama": _ollama}
 
 
 def _entry_point_factories() -> dict[str, Callable[[], ProviderFactory]]:

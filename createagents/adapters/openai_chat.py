@@ -18,8 +18,6 @@ from typing import Any
 
 from ..application.ports import ChatModel, ChatRequest
 from ..domain.errors import (
-    AuthenticationError,
-    BadRequestError,
     ConfigurationError,
     ContentFilterError,
     ContextLengthError,
@@ -27,7 +25,6 @@ from ..domain.errors import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    RateLimitError,
     ResponseFormatError,
 )
 from ..domain.events import ModelEvent, ResponseDone, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallReady
@@ -42,6 +39,7 @@ from ..domain.messages import (
     UserMessage,
 )
 from ..domain.settings import ModelSettings
+from ._errors import error_for_status, is_timeout, is_transport_error
 from ._sse import sse_data
 
 _loads = json.loads
@@ -90,10 +88,10 @@ class OpenAIChatModel(ChatModel):
                 except ProviderError:
                     raise
                 except Exception as e:
-                    if not _is_transport_error(e):
+                    if not is_transport_error(e):
                         raise
                     raise reader.error(
-                        ProviderTimeoutError if "Timeout" in type(e).__name__ else ProviderUnavailableError,
+                        ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError,
                         f"the stream broke: {type(e).__name__}: {e}",
                     ) from e
         except ProviderError:
@@ -195,24 +193,17 @@ def map_error_body(
         status = int(code)
     code_text = str(code or "").lower()
     inner = body.get("innererror")
-    kw: dict[str, Any] = {"provider": adapter.provider, "model": model, "status_code": status, "request_id": request_id}
-    lowered = message.lower()
-    if status in (401, 403):
-        return AuthenticationError(message, **kw)
-    if status == 429:
-        return RateLimitError(message, retry_after=_retry_after(headers or {}), **kw)
+    kw: dict[str, Any] = {"provider": adapter.provider, "model": model, "request_id": request_id}
     if code_text == "content_filter" or (isinstance(inner, Mapping) and "content_filter_result" in inner):
         categories = _filtered(inner.get("content_filter_result") if isinstance(inner, Mapping) else None)
-        return ContentFilterError(message, categories=categories, **kw)
-    if code_text == "context_length_exceeded" or "context length" in lowered or "context window" in lowered:
-        return ContextLengthError(message, **kw)
-    if code_text in ("model_not_found", "deploymentnotfound") or (status == 404 and "model" in lowered):
-        return ModelNotFoundError(message, **kw)
-    if status == 404:
-        return BadRequestError(f"{message} (is base_url right? OpenAI-style servers serve under /v1)", **kw)
-    if status is not None and 400 <= status < 500:
-        return BadRequestError(message, **kw)
-    return ProviderUnavailableError(message, **kw)
+        return ContentFilterError(message, categories=categories, status_code=status, **kw)
+    if code_text == "context_length_exceeded":
+        return ContextLengthError(message, status_code=status, **kw)
+    if code_text in ("model_not_found", "deploymentnotfound"):
+        return ModelNotFoundError(message, status_code=status, **kw)
+    if status == 404 and "model" not in message.lower():
+        message += " (is base_url right? OpenAI-style servers serve under /v1)"
+    return error_for_status(status, message, retry_after=_retry_after(headers or {}), **kw)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -238,11 +229,6 @@ def _filtered(results: object) -> list[str]:
     if not isinstance(results, Mapping):
         return []
     return [name for name, r in results.items() if isinstance(r, Mapping) and r.get("filtered")]
-
-
-def _is_transport_error(e: Exception) -> bool:
-    """httpx / httpx2 errors (whichever the SDK uses) and OS-level socket errors."""
-    return isinstance(e, OSError) or any(c.__module__.startswith("httpx") for c in type(e).__mro__)
 
 
 # -- the stream ----------------------------------------------------------------

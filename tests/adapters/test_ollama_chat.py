@@ -1,0 +1,191 @@
+"""The Ollama adapter, driven through the real `ollama` client over HTTP against the fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from createagents import (
+    AuthenticationError,
+    BadRequestError,
+    CreateAgent,
+    ModelCallFinished,
+    ModelNotFoundError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    ResponseFormatError,
+    ThinkingDelta,
+)
+from tests.fakes.ollama_server import FakeOllamaServer, OllamaScript
+
+
+async def get_weather(city: str) -> str:
+    """Weather for a city."""
+    return f"sunny in {city}"
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def agent_for(server: FakeOllamaServer, model: str = "llama3.2", **kw: Any) -> CreateAgent:
+    return CreateAgent(provider="ollama", model=model, base_url=server.url, **kw)
+
+
+async def test_streamed_text_equals_the_served_text(ollama_server: FakeOllamaServer) -> None:
+    served = ["The", " sky", " is", " blue", ". ", "😀"]
+    ollama_server.add(OllamaScript(text=served))
+    async with agent_for(ollama_server, instructions="Be brief.") as agent:
+        tokens = [t async for t in agent.chat("Why?")]
+    assert tokens == served
+    body = ollama_server.requests[0].body
+    assert body["stream"] is True and body["model"] == "llama3.2"
+    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why?"}]
+
+
+async def test_tool_run_with_two_calls_in_one_message_and_one_more_later(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(
+        OllamaScript(
+            tool_calls=[
+                [
+                    {"function": {"name": "get_weather", "arguments": {"city": "Lisbon"}}},
+                    {"function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+                ],
+                [{"function": {"name": "add", "arguments": {"a": 1, "b": 1}}}],  # a later chunk: keep reading
+            ],
+            done_reason="stop",
+        ),
+        OllamaScript(text=["Sunny; 5 and 2."]),
+    )
+    async with agent_for(ollama_server, tools=[get_weather, add]) as agent:
+        reply = agent.chat("go")
+        assert await reply == "Sunny; 5 and 2."
+    assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [
+        ("get_weather", {"city": "Lisbon"}),
+        ("add", {"a": 2, "b": 3}),
+        ("add", {"a": 1, "b": 1}),
+    ]
+    first, second = (r.body for r in ollama_server.requests)
+    assert [t["function"]["name"] for t in first["tools"]] == ["get_weather", "add"]
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "tool", "tool", "tool"]
+    assert second["messages"][1]["tool_calls"][0] == {
+        "function": {"name": "get_weather", "arguments": {"city": "Lisbon"}}
+    }
+    assert second["messages"][2] == {"role": "tool", "content": "sunny in Lisbon", "tool_name": "get_weather"}
+    assert [m["content"] for m in second["messages"][3:]] == ["5", "2"]
+
+
+async def test_thinking_is_kept_apart(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(thinking=["Hmm, ", "let me see."], text=["42"]))
+    async with agent_for(ollama_server, model="qwen3", config={"think": True}) as agent:
+        reply = agent.chat("?")
+        thinking = [e.text async for e in reply.events() if isinstance(e, ThinkingDelta)]
+    assert thinking == ["Hmm, ", "let me see."] and reply.text == "42"
+    assert ollama_server.requests[0].body["think"] is True
+
+
+async def test_settings_map_to_ollama_options_and_keep_alive(ollama_server: FakeOllamaServer) -> None:
+    config = {"temperature": 0.1, "top_p": 0.5, "top_k": 20, "max_tokens": 64, "stop": ["\n\n"], "seed": 3}
+    async with agent_for(ollama_server, config=config, provider_options={"keep_alive": "10m"}) as agent:
+        await agent.chat("x")
+    body = ollama_server.requests[0].body
+    assert body["options"] == {
+        "temperature": 0.1,
+        "top_p": 0.5,
+        "top_k": 20,
+        "num_predict": 64,
+        "stop": ["\n\n"],
+        "seed": 3,
+    }
+    assert body["keep_alive"] == "10m" and "think" not in body
+
+
+async def test_usage_and_durations_reach_the_model_call_event(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=["ok"]))
+    async with agent_for(ollama_server) as agent:
+        events = [e async for e in agent.chat("x").events()]
+    call = next(e for e in events if isinstance(e, ModelCallFinished))
+    u = call.usage
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (26, 12, 38)
+    assert (u.load_duration, u.prompt_eval_duration, u.eval_duration) == pytest.approx((0.0015, 0.342, 0.453))
+    assert call.provider == "ollama" and call.finish_reason == "stop"
+
+
+async def test_model_not_found_says_to_pull_it(ollama_server: FakeOllamaServer) -> None:
+    async with agent_for(ollama_server, model="mistral") as agent:
+        with pytest.raises(ModelNotFoundError, match="ollama pull mistral") as e:
+            await agent.chat("x")
+    assert e.value.status_code == 404 and ollama_server.url in str(e.value)
+
+
+async def test_server_down_names_the_host() -> None:
+    server = FakeOllamaServer()
+    await server.start()
+    url = server.url
+    await server.stop()
+    async with CreateAgent(provider="ollama", model="llama3.2", base_url=url) as agent:
+        with pytest.raises(ProviderUnavailableError, match=f"cannot reach Ollama at {url}"):
+            await agent.chat("x")
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        (OllamaScript(status=401, error="unauthorized"), AuthenticationError),
+        (OllamaScript(status=400, error="invalid options"), BadRequestError),
+        (OllamaScript(status=500, error="llama runner process has terminated"), ProviderUnavailableError),
+        (OllamaScript(text=["a", "b"], disconnect_after=1), ProviderUnavailableError),
+        (OllamaScript(text=["a", "b"], malformed_after=1), ResponseFormatError),
+        (OllamaScript(text=["a"], in_stream_error="model runner stopped"), ProviderUnavailableError),
+    ],
+)
+async def test_faults_are_typed_errors(ollama_server: FakeOllamaServer, script: OllamaScript, error: type) -> None:
+    ollama_server.add(script)
+    async with agent_for(ollama_server) as agent:
+        with pytest.raises(error) as e:
+            await agent.chat("x")
+        assert await agent.history() == []
+    assert type(e.value) is error and e.value.provider == "ollama"
+
+
+async def test_slow_server_times_out(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=["late"], first_byte_delay=2))
+    async with agent_for(ollama_server, timeout=0.2) as agent:
+        with pytest.raises(ProviderTimeoutError):
+            await agent.chat("x")
+
+
+async def test_a_cancelled_stream_closes_the_connection(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=[f"t{i} " for i in range(300)], chunk_delay=0.01))
+    async with agent_for(ollama_server) as agent:
+        task = asyncio.ensure_future(agent.chat("long"))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if ollama_server.connections_closed:
+                break
+            await asyncio.sleep(0.01)
+        assert ollama_server.connections_closed == 1
+        assert await agent.history() == []
+
+
+async def test_one_client_per_agent_reused_and_closed(ollama_server: FakeOllamaServer) -> None:
+    agent = agent_for(ollama_server)
+    client = agent._model.client  # type: ignore[attr-defined]
+    await agent.chat("a")
+    await agent.chat("b")
+    assert agent._model.client is client  # type: ignore[attr-defined]
+    await agent.aclose()
+    assert client._client.is_closed
+
+
+def test_ollama_host_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "gpu-box:11434")
+    agent = CreateAgent(provider="ollama", model="llama3.2")
+    assert agent._model.host == "http://gpu-box:11434"  # type: ignore[attr-defined]

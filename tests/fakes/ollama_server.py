@@ -1,0 +1,140 @@
+"""A fake Ollama server (aiohttp): `/api/chat` streamed as NDJSON, `/api/tags`, and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class OllamaScript:
+    """One `/api/chat` response."""
+
+    text: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    tool_calls: list[list[dict[str, Any]]] = field(default_factory=list)  # one list of calls per chunk
+    prompt_eval_count: int = 26
+    eval_count: int = 12
+    load_duration: int = 1_500_000  # nanoseconds, as Ollama reports them
+    prompt_eval_duration: int = 342_000_000
+    eval_duration: int = 453_000_000
+    done_reason: str = "stop"
+    # faults
+    status: int | None = None
+    error: str = "fake error"
+    disconnect_after: int | None = None
+    malformed_after: int | None = None
+    in_stream_error: str | None = None
+    first_byte_delay: float = 0.0
+    chunk_delay: float = 0.0
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeOllamaServer:
+    def __init__(self, *, models: tuple[str, ...] = ("llama3.2", "qwen3")) -> None:
+        self.models = models
+        self.scripts: list[OllamaScript] = []
+        self.requests: list[Recorded] = []
+        self.connections_closed = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add(self, *scripts: OllamaScript) -> None:
+        self.scripts.extend(scripts)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/chat", self._chat)
+        app.router.add_get("/api/tags", self._tags)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        return web.json_response({"models": [{"name": f"{m}:latest", "model": f"{m}:latest"} for m in self.models]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(Recorded(request.path, dict(request.headers), body))
+        model = body.get("model", "")
+        if model.split(":")[0] not in self.models:
+            return web.json_response({"error": f"model '{model}' not found"}, status=404)
+        script = self.scripts.pop(0) if self.scripts else _echo(body)
+        if script.first_byte_delay:
+            await asyncio.sleep(script.first_byte_delay)
+        if script.status is not None:
+            return web.json_response({"error": script.error}, status=script.status)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        try:
+            await self._stream(request, response, model, script)
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.connections_closed += 1
+            raise
+        return response
+
+    async def _stream(self, request: web.Request, response: web.StreamResponse, model: str, s: OllamaScript) -> None:
+        def part(message: dict[str, Any], done: bool = False, **extra: Any) -> bytes:
+            chunk = {
+                "model": model,
+                "created_at": "2026-11-21T10:00:00.000000Z",
+                "message": {"role": "assistant", "content": "", **message},
+                "done": done,
+                **extra,
+            }
+            return json.dumps(chunk).encode() + b"\n"
+
+        lines = [part({"content": "", "thinking": t}) for t in s.thinking]
+        lines += [part({"content": t}) for t in s.text]
+        lines += [part({"tool_calls": calls}) for calls in s.tool_calls]
+        if s.in_stream_error:
+            lines.append(json.dumps({"error": s.in_stream_error}).encode() + b"\n")
+        lines.append(
+            part(
+                {},
+                done=True,
+                done_reason=s.done_reason,
+                total_duration=s.load_duration + s.prompt_eval_duration + s.eval_duration,
+                load_duration=s.load_duration,
+                prompt_eval_count=s.prompt_eval_count,
+                prompt_eval_duration=s.prompt_eval_duration,
+                eval_count=s.eval_count,
+                eval_duration=s.eval_duration,
+            )
+        )
+        if s.malformed_after is not None:
+            lines.insert(s.malformed_after, b'{"model": "x", "message": {"content": "tru\n')
+        for n, line in enumerate(lines):
+            if s.disconnect_after is not None and n == s.disconnect_after:
+                assert request.transport is not None
+                request.transport.close()
+                return
+            if s.chunk_delay:
+                await asyncio.sleep(s.chunk_delay)
+            await response.write(line)
+        await response.write_eof()
+
+
+def _echo(body: dict[str, Any]) -> OllamaScript:
+    user = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return OllamaScript(text=[w + " " for w in str(user[-1]["content"] if user else "hello").split()])
