@@ -186,3 +186,16 @@ def test_demo_runs_offline() -> None:
     assert "provider=test" in out.stdout
     assert "[calling] add(" in out.stdout and "[result]  get_weather -> 22 C and sunny in a" in out.stdout
     assert "history: 12 messages" in out.stdout
+
+
+def test_a_reply_goes_straight_to_asyncio_run() -> None:
+    assert asyncio.run(CreateAgent().chat("direct")) == "You said: direct"
+
+
+def test_readme_commands_are_what_ci_runs() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme, ci = (root / "README.md").read_text(), (root / ".ci/run").read_text()
+    test_command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3"))
+    assert test_command in ci

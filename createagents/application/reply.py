@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any
@@ -52,10 +52,11 @@ class EventHandler:
             await result
 
 
-class Reply:
+class Reply(Coroutine[Any, Any, Answer]):
     """What `agent.chat(msg)` returns; the run starts when it is first consumed.
 
-    - `await reply` -> the final text (an `Answer`, a `str`);
+    - `await reply` -> the final text (an `Answer`, a `str`); being a
+      coroutine, it also goes straight to `asyncio.run` and `asyncio.create_task`;
     - `async for token in reply` -> text as it arrives;
     - `async for event in reply.events()` -> typed run events;
     - `async with reply:` / `await reply.aclose()` -> stop early, closing the provider stream.
@@ -71,6 +72,7 @@ class Reply:
         self._events: AsyncGenerator[RunEvent, None] | None = None
         self._consumed = False
         self._finished: RunFinished | None = None
+        self._waiter: Coroutine[Any, Any, Answer] | None = None
         self.error: BaseException | None = None
 
     # -- outcome -------------------------------------------------------------
@@ -153,6 +155,22 @@ class Reply:
 
     def __await__(self) -> Generator[Any, None, Answer]:
         return self._wait().__await__()
+
+    # the coroutine protocol, for asyncio.run / create_task, delegating to one `_wait()`
+    def _coroutine(self) -> Coroutine[Any, Any, Answer]:
+        if self._waiter is None:
+            self._waiter = self._wait()
+        return self._waiter
+
+    def send(self, value: Any) -> Any:
+        return self._coroutine().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:  # type: ignore[override]
+        return self._coroutine().throw(typ, val, tb)
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()
 
     async def aclose(self) -> None:
         """Stop the run: the provider stream is closed and the history stays as it was."""

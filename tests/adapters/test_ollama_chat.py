@@ -162,7 +162,7 @@ async def test_slow_server_times_out(ollama_server: FakeOllamaServer) -> None:
 async def test_a_cancelled_stream_closes_the_connection(ollama_server: FakeOllamaServer) -> None:
     ollama_server.add(OllamaScript(text=[f"t{i} " for i in range(300)], chunk_delay=0.01))
     async with agent_for(ollama_server) as agent:
-        task = asyncio.ensure_future(agent.chat("long"))
+        task = asyncio.create_task(agent.chat("long"))
         await asyncio.sleep(0.1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -198,7 +198,7 @@ async def test_aclose_mid_stream_closes_the_provider_stream_and_keeps_history() 
 async def test_cancelling_the_task_closes_the_stream_and_keeps_history() -> None:
     closed, started = asyncio.Event(), asyncio.Event()
     agent = CreateAgent(provider=FunctionModel(slow_stream(closed, started)))
-    task = asyncio.ensure_future(agent.chat("long story"))
+    task = asyncio.create_task(agent.chat("long story"))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -223,7 +223,7 @@ async def test_cancelling_during_a_tool_call_cancels_the_tool() -> None:
         return "x"
 
     agent = CreateAgent(provider="test", tools=[wait_forever])
-    task = asyncio.ensure_future(agent.chat("go"))
+    task = asyncio.create_task(agent.chat("go"))
     await tool_started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
