@@ -1,8 +1,11 @@
 """createagents: build an LLM agent once, run it on OpenAI, Azure OpenAI, Ollama or any OpenAI-compatible server."""
 
+import logging as _logging
+
+from .adapters.structured_logging import configure_logging
 from .agent import CreateAgent
 from .application.conversation import Conversation
-from .application.ports import ChatModel, ChatRequest, ConversationStore, RunObserver
+from .application.ports import ChatModel, ChatRequest, ConversationStore, MetricsSink, RunObserver
 from .application.reply import Answer, EventHandler, Reply
 from .application.tools import BaseTool, Tool, tool
 from .domain.errors import (
@@ -49,10 +52,13 @@ from .domain.messages import (
     Usage,
     UserMessage,
 )
+from .domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
 from .domain.settings import ModelSettings
 from .providers import ProviderOptions
 
 __version__ = "0.1.0"
+
+_logging.getLogger("createagents").addHandler(_logging.NullHandler())  # a library is silent unless asked
 
 __all__ = [
     "AgentClosedError",
@@ -72,6 +78,9 @@ __all__ = [
     "CreateAgentsError",
     "EventHandler",
     "MaxTurnsExceededError",
+    "MetricsRecord",
+    "MetricsSink",
+    "ModelCallRecord",
     "Message",
     "ModelCallFinished",
     "ModelEvent",
@@ -98,6 +107,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "ToolCallFinished",
+    "ToolCallRecord",
     "ToolCallReady",
     "ToolCallStarted",
     "ToolError",
@@ -107,5 +117,6 @@ __all__ = [
     "Usage",
     "UserMessage",
     "__version__",
+    "configure_logging",
     "tool",
 ]

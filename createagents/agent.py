@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .adapters.structured_logging import LoggingSink, register_secret
 from .application.conversation import Conversation, Runtime
 from .application.loop import AgentSpec
-from .application.ports import ChatModel, ConversationStore, RunObserver
+from .application.metrics import MetricsRecorder
+from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
 from .application.reply import EventHandler, Reply
 from .application.tools import Tool, ToolBox, to_tool
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.messages import Message
+from .domain.metrics import MetricsRecord
 from .domain.settings import ModelSettings
 from .providers import ApiKey, ProviderOptions, build_model
 
@@ -56,10 +60,13 @@ class CreateAgent:
         history_max_size: int | None = None,
         store: ConversationStore | None = None,
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
+        metrics_sinks: Iterable[MetricsSink | Callable[[MetricsRecord], None]] = (),
+        metrics_limit: int = 10_000,
     ) -> None:
         _check_positive("max_turns", max_turns, int)
         _check_positive("tool_timeout", tool_timeout, (int, float))
         _check_positive("timeout", timeout, (int, float))
+        _check_positive("metrics_limit", metrics_limit, int)
         if history_max_size is not None:
             _check_positive("history_max_size", history_max_size, int)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -69,6 +76,8 @@ class CreateAgent:
         if isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
             raise ConfigurationError("tools must be a list of functions, tools or built-in tool names")
 
+        if isinstance(api_key, str):
+            register_secret(api_key)
         self.settings = ModelSettings.from_mapping(config)
         self.tools: tuple[Tool, ...] = tuple(_resolve_tool(t) for t in tools)
         self._model = build_model(
@@ -86,7 +95,12 @@ class CreateAgent:
         self.model = model or getattr(self._model, "model", None) or "test"
         self.provider = self._model.provider
         self.instructions = instructions
-        self._observers = [o.observe if isinstance(o, RunObserver) else o for o in observers]
+        sinks = list(metrics_sinks)
+        if not all(isinstance(s, MetricsSink) or callable(s) for s in sinks):
+            raise ConfigurationError("metrics_sinks must be MetricsSink objects or callables taking a record")
+        self._metrics = MetricsRecorder(limit=metrics_limit, sinks=[LoggingSink(), *sinks])
+        self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe]
+        self._observers += [o.observe if isinstance(o, RunObserver) else o for o in observers]
         if not all(callable(o) for o in self._observers):
             raise ConfigurationError("observers must be RunObserver objects or callables taking an event")
         if store is None:
@@ -136,6 +150,28 @@ class CreateAgent:
 
     async def clear_history(self) -> None:
         await self.conversation(DEFAULT_CONVERSATION).clear_history()
+
+    # -- metrics -------------------------------------------------------------
+
+    def metrics(self) -> list[MetricsRecord]:
+        """The kept metric records, oldest first: one per model call and per tool call."""
+        return list(self._metrics.records)
+
+    def metrics_summary(self) -> dict[str, Any]:
+        """Counts, error rates, latency / time-to-first-token percentiles (p50, p95, p99), token totals."""
+        return self._metrics.summary()
+
+    def export_metrics_json(self, path: str | Path | None = None) -> str:
+        """The summary and the records as JSON; also written to `path` when given."""
+        from .adapters.metrics_export import to_json
+
+        return to_json(self._metrics, path)
+
+    def export_metrics_prometheus(self, path: str | Path | None = None) -> str:
+        """Prometheus text exposition of the running totals; also written to `path` when given."""
+        from .adapters.metrics_export import to_prometheus
+
+        return to_prometheus(self._metrics, path)
 
     # -- lifecycle -----------------------------------------------------------
 

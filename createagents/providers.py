@@ -52,7 +52,13 @@ def _require_model(provider: str, options: ProviderOptions) -> str:
 
 
 def _secrets(api_key: ApiKey | None) -> tuple[str, ...]:
-    return (api_key,) if isinstance(api_key, str) else ()
+    """Keys to scrub from errors and logs, wherever they came from (an argument or the environment)."""
+    from .adapters.structured_logging import register_secret
+
+    if not isinstance(api_key, str):
+        return ()
+    register_secret(api_key)
+    return (api_key,)
 
 
 def _openai(options: ProviderOptions) -> ChatModel:
@@ -123,6 +129,7 @@ def _ollama(options: ProviderOptions) -> ChatModel:
     headers = dict(options.extra.get("headers") or {})
     api_key = options.api_key or env("OLLAMA_API_KEY")
     if isinstance(api_key, str):
+        _secrets(api_key)
         headers.setdefault("authorization", f"Bearer {api_key}")
     client = ollama_client(host=host, timeout=options.timeout, headers=headers)
     return OllamaChatModel(client, host=host, keep_alive=options.extra.get("keep_alive"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..domain.events import ModelEvent, RunEvent
 from ..domain.messages import Message, ToolSpec
+from ..domain.metrics import MetricsRecord
 from ..domain.settings import ModelSettings
 
 
@@ -69,3 +70,11 @@ class RunObserver(ABC):
     @abstractmethod
     def observe(self, event: RunEvent) -> None:
         """Called once per lifecycle event, in order, before the consumer sees it; must not raise."""
+
+
+class MetricsSink(ABC):
+    """Receives every metric record as it is made (a store, an exporter, a log)."""
+
+    @abstractmethod
+    def record(self, record: MetricsRecord) -> None:
+        """Called once per model call and per tool call; must be quick and must not raise."""

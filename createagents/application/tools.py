@@ -64,6 +64,14 @@ class Tool:
     def __repr__(self) -> str:
         return f"Tool(name={self.name!r})"
 
+    def scrub(self, text: str, arguments: Mapping[str, Any]) -> str:
+        """`text` with the values of secret arguments masked."""
+        for name in self.secret_args:
+            value = arguments.get(name)
+            if value is not None and str(value):
+                text = text.replace(str(value), "***")
+        return text
+
     async def __call__(self, arguments: Mapping[str, Any]) -> Any:
         """Validate `arguments` and call the function; sync functions run in a worker thread."""
         validated = self._model.model_validate(arguments)
@@ -190,7 +198,9 @@ class ToolBox:
         except Exception as e:  # a tool's failure is the model's information, not the run's end
             if _is_validation_error(e):
                 return _error(f"invalid arguments for {call.name!r}: {_summarise(e)}", "InvalidArgumentsError")
-            return _error(f"tool {call.name!r} failed: {type(e).__name__}: {e}", type(e).__name__)
+            return _error(
+                f"tool {call.name!r} failed: {type(e).__name__}: {t.scrub(str(e), arguments)}", type(e).__name__
+            )
         return to_text(value), None
 
 

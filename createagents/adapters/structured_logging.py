@@ -1,0 +1,90 @@
+"""Structured logs through structlog: one line per model call and per tool call, silent by default.
+
+The package logger is the stdlib logger "createagents" with a `NullHandler`,
+as a library should; `configure_logging()` attaches a handler. Lines carry
+the fields of the metric record and nothing of the conversation's content;
+known secrets (API keys) and secret-looking keys are masked before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from dataclasses import asdict
+from typing import IO, Any
+
+from ..application.ports import MetricsSink
+from ..domain.metrics import MetricsRecord
+
+LOGGER_NAME = "createagents"
+_SECRET_KEYS = frozenset({"api_key", "api-key", "authorization", "password", "secret", "token", "access_token"})
+_secrets: set[str] = set()
+_std = logging.getLogger(LOGGER_NAME)
+_state: dict[str, Any] = {"json": False, "handler": None, "logger": None}
+
+
+def register_secret(value: str) -> None:
+    """A value (an API key) that must never appear in a log line."""
+    if value:
+        _secrets.add(value)
+
+
+def _mask(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if key.lower() in _SECRET_KEYS:
+            event[key] = "***"
+        elif isinstance(value, str):
+            for secret in _secrets:
+                if secret in value:
+                    value = value.replace(secret, "***")
+            event[key] = value
+    return event
+
+
+def _logger() -> Any:
+    if _state["logger"] is None:
+        import structlog
+
+        renderer = (
+            structlog.processors.JSONRenderer()
+            if _state["json"]
+            else structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=False)
+        )
+        _state["logger"] = structlog.wrap_logger(
+            _std,
+            wrapper_class=structlog.stdlib.BoundLogger,
+            processors=[structlog.processors.TimeStamper(fmt="iso", key="time"), _mask, renderer],
+        )
+    return _state["logger"]
+
+
+class LoggingSink(MetricsSink):
+    """Logs each record at INFO (WARNING when it failed); costs one level check when logging is off."""
+
+    def record(self, record: MetricsRecord) -> None:
+        level = logging.INFO if record.success else logging.WARNING
+        if not _std.isEnabledFor(level):
+            return
+        fields = asdict(record)
+        kind = fields.pop("kind")
+        fields.pop("timestamp")
+        _logger().log(level, kind, **fields)
+
+
+def configure_logging(level: str | int = "INFO", json: bool = False, stream: IO[str] | None = None) -> None:
+    """Turn createagents' logs on: `level` for the "createagents" logger, JSON or key=value lines."""
+    if isinstance(level, str):
+        resolved = logging.getLevelName(level.upper())
+        if not isinstance(resolved, int):
+            from ..domain.errors import ConfigurationError
+
+            raise ConfigurationError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+        level = resolved
+    if _state["handler"] is not None:
+        _std.removeHandler(_state["handler"])
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    _std.addHandler(handler)
+    _std.setLevel(level)
+    _state.update(json=json, handler=handler, logger=None)
