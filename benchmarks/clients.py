@@ -110,7 +110,10 @@ class RawOpenAIClient(Client):
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         calls: dict[int, dict[str, str]] = {}
         stream = await self.client.chat.completions.create(
-            model=MODEL, messages=messages, tools=[ADD_SCHEMA], stream=True  # type: ignore[list-item]
+            model=MODEL,
+            messages=messages,
+            tools=[ADD_SCHEMA],
+            stream=True,  # type: ignore[list-item]
         )
         async for chunk in stream:
             for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
@@ -119,18 +122,24 @@ class RawOpenAIClient(Client):
                 if tc.function:
                     call["name"] = call["name"] or (tc.function.name or "")
                     call["arguments"] += tc.function.arguments or ""
-        messages.append({
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                for c in calls.values()
-            ],
-        })
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                    for c in calls.values()
+                ],
+            }
+        )
         for c in calls.values():
-            messages.append({"role": "tool", "tool_call_id": c["id"], "content": str(add(**json.loads(c["arguments"])))})
+            messages.append(
+                {"role": "tool", "tool_call_id": c["id"], "content": str(add(**json.loads(c["arguments"])))}
+            )
         text = ""
-        stream = await self.client.chat.completions.create(model=MODEL, messages=messages, tools=[ADD_SCHEMA], stream=True)  # type: ignore[arg-type,list-item]
+        stream = await self.client.chat.completions.create(
+            model=MODEL, messages=messages, tools=[ADD_SCHEMA], stream=True
+        )  # type: ignore[arg-type,list-item]
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 text += chunk.choices[0].delta.content
@@ -152,7 +161,9 @@ class RawOllamaClient(Client):
         start = time.perf_counter()
         first = 0.0
         parts: list[str] = []
-        async for part in await self.client.chat(model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True):
+        async for part in await self.client.chat(
+            model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True
+        ):
             if part.message.content:
                 if not parts:
                     first = time.perf_counter() - start

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -141,8 +142,9 @@ def measure_import(repeats: int) -> dict[str, Any]:
     for module in ("createagents", "openai"):
         times = []
         for _ in range(repeats):
-            out = subprocess.run([sys.executable, "-c", code.format(m=module)], capture_output=True, text=True,
-                                 check=True, cwd=ROOT)
+            out = subprocess.run(
+                [sys.executable, "-c", code.format(m=module)], capture_output=True, text=True, check=True, cwd=ROOT
+            )
             seconds, has_openai, has_ollama = out.stdout.split()
             times.append(float(seconds))
             if module == "createagents" and (has_openai == "True" or has_ollama == "True"):
@@ -163,7 +165,7 @@ def run(rounds: int, smoke: bool, clients: list[str]) -> dict[str, Any]:
     try:
         for r in range(rounds):
             for workload in WORKLOADS:
-                order = clients[r % len(clients):] + clients[: r % len(clients)]
+                order = clients[r % len(clients) :] + clients[: r % len(clients)]
                 for client in order:
                     if workload != "stream" and client in STREAM_ONLY:
                         continue
@@ -209,14 +211,23 @@ def _machine() -> dict[str, Any]:
 
     versions = {}
     for package in ("createagents", "openai", "ollama", "httpx", "pydantic-ai", "openai-agents"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             versions[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-            "cores": os.cpu_count(), "versions": versions}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "versions": versions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--clients", nargs="*", help=f"default: all installed of {', '.join(CLIENTS)}")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
-    parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
-                        help="write docs/performance.md and its chart (default: on for full runs)")
+    parser.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write docs/performance.md and its chart (default: on for full runs)",
+    )
     args = parser.parse_args(argv)
     results = run(args.rounds or (1 if args.smoke else 3), args.smoke, available_clients(args.clients))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import json
 import sys
 import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 CREATED = int(time.time())
@@ -67,8 +68,16 @@ def openai_tail(n: int, finish: str = "stop") -> bytes:
     usage = {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n}
     return (
         _sse(_oa_chunk({}, finish))
-        + _sse({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": CREATED, "model": "bench",
-                "choices": [], "usage": usage})
+        + _sse(
+            {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion.chunk",
+                "created": CREATED,
+                "model": "bench",
+                "choices": [],
+                "usage": usage,
+            }
+        )
         + b"data: [DONE]\n\n"
     )
 
@@ -89,8 +98,13 @@ def _nd(obj: Any) -> bytes:
 
 
 def _ol_chunk(message: dict[str, Any], done: bool = False, **extra: Any) -> dict[str, Any]:
-    return {"model": "bench", "created_at": "2026-11-21T10:00:00.000000Z",
-            "message": {"role": "assistant", "content": "", **message}, "done": done, **extra}
+    return {
+        "model": "bench",
+        "created_at": "2026-11-21T10:00:00.000000Z",
+        "message": {"role": "assistant", "content": "", **message},
+        "done": done,
+        **extra,
+    }
 
 
 @lru_cache(maxsize=64)
@@ -99,8 +113,19 @@ def ollama_tokens(n: int, start: int = 0) -> tuple[bytes, ...]:
 
 
 def ollama_tail(n: int) -> bytes:
-    return _nd(_ol_chunk({}, True, done_reason="stop", total_duration=1000, load_duration=10,
-                         prompt_eval_count=10, prompt_eval_duration=100, eval_count=n, eval_duration=800))
+    return _nd(
+        _ol_chunk(
+            {},
+            True,
+            done_reason="stop",
+            total_duration=1000,
+            load_duration=10,
+            prompt_eval_count=10,
+            prompt_eval_duration=100,
+            eval_count=n,
+            eval_duration=800,
+        )
+    )
 
 
 def ollama_tool_call() -> bytes:
@@ -123,6 +148,9 @@ def _plan(body: dict[str, Any]) -> tuple[str, int, float]:
     if words[:1] == ["tool"]:
         return "tool", 0, 0.0
     return "stream", 5, 0.0
+
+
+_responding: set[asyncio.Future[None]] = set()
 
 
 class _Protocol(asyncio.Protocol):
@@ -150,7 +178,9 @@ class _Protocol(asyncio.Protocol):
             body = self.buffer[head_end + 4 : head_end + 4 + length]
             self.buffer = self.buffer[head_end + 4 + length :]
             path = head.split(" ", 2)[1]
-            asyncio.ensure_future(self.respond(path, json.loads(body or b"{}")))
+            task = asyncio.ensure_future(self.respond(path, json.loads(body or b"{}")))
+            _responding.add(task)
+            task.add_done_callback(_responding.discard)
 
     async def respond(self, path: str, body: dict[str, Any]) -> None:
         transport = self.transport
@@ -169,8 +199,9 @@ class _Protocol(asyncio.Protocol):
             if ollama:
                 transport.write(_http_chunk(_nd(_ol_chunk({"content": "The sum is 5."})) + ollama_tail(4)))
             else:
-                transport.write(_http_chunk(openai_head() + _sse(_oa_chunk({"content": text[0].decode()}))
-                                            + openai_tail(4)))
+                transport.write(
+                    _http_chunk(openai_head() + _sse(_oa_chunk({"content": text[0].decode()})) + openai_tail(4))
+                )
         else:
             chunks = ollama_tokens(n) if ollama else openai_tokens(n)
             if not ollama:
@@ -239,8 +270,7 @@ async def serve(port_file: str) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_Protocol, "127.0.0.1", 0, backlog=4096)
     port = server.sockets[0].getsockname()[1]
-    with open(port_file, "w") as f:
-        f.write(str(port))
+    Path(port_file).write_text(str(port))  # noqa: ASYNC240 - once, before serving
     async with server:
         await server.serve_forever()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -39,6 +39,7 @@ from ._errors import error_for_status, is_timeout, is_transport_error
 
 DEFAULT_HOST = "http://localhost:11434"
 _NS = 1e-9
+_loads = json.loads
 _ids = itertools.count(1)
 
 
@@ -56,51 +57,45 @@ class OllamaChatModel(ChatModel):
         await self.client.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        from ollama import ResponseError
-
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": [_map_message(m) for m in request.messages],
             "stream": True,
-            "options": _map_options(request.settings) or None,
-            "keep_alive": self.keep_alive,
         }
         if request.tools:
-            kwargs["tools"] = [_map_tool(t) for t in request.tools]
+            body["tools"] = [_map_tool(t) for t in request.tools]
+        options = _map_options(request.settings)
+        if options:
+            body["options"] = options
         if request.settings.think is not None:
-            kwargs["think"] = request.settings.think
+            body["think"] = request.settings.think
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
         calls: list[ToolCall] = []
-        final: Any = None
+        final: dict[str, Any] | None = None
         try:
-            parts = await self.client.chat(**kwargs)
-            async with aclosing(parts):
+            async with aclosing(self._parts(body, request.model)) as parts:
                 async for part in parts:
-                    message = part.message
-                    if message.content:
-                        yield TextDelta(message.content)
-                    if message.thinking:
-                        yield ThinkingDelta(message.thinking)
-                    if message.tool_calls:
-                        for tool_call in message.tool_calls:
-                            call = ToolCall(
-                                id=f"call_{next(_ids)}",
-                                name=tool_call.function.name,
-                                arguments=json.dumps(tool_call.function.arguments or {}),
-                            )
-                            yield ToolCallDelta(
-                                index=len(calls), id=call.id, name=call.name, arguments_delta=call.arguments
-                            )
-                            calls.append(call)
-                    if part.done:
+                    message = part.get("message")
+                    if message is not None:
+                        content = message.get("content")
+                        if content:  # the common case: a text chunk
+                            yield TextDelta(content)
+                        if len(message) > 2:  # more than role and content: thinking, tool calls
+                            for event in _extras(message, calls):
+                                yield event
+                    if part.get("done"):
                         final = part
-        except ResponseError as e:
-            raise self._map_response_error(e, request.model) from e
-        except ConnectionError as e:  # the client's own "failed to connect"
-            raise self._unreachable(request.model, e) from e
-        except ValueError as e:  # a chunk that is not JSON, or not the documented shape
+                    elif message is None and "error" in part:
+                        raise ProviderUnavailableError(
+                            f"Ollama: {part['error']}", provider="ollama", model=request.model
+                        )
+        except ValueError as e:  # a chunk that is not JSON (JSONDecodeError is a ValueError)
             raise ResponseFormatError(
                 f"Ollama at {self.host} sent a malformed chunk: {e}", provider="ollama", model=request.model
             ) from e
+        except ConnectionError as e:  # the client's own "failed to connect"
+            raise self._unreachable(request.model, e) from e
         except Exception as e:
             if not is_transport_error(e):
                 raise
@@ -115,18 +110,48 @@ class OllamaChatModel(ChatModel):
             )
         for call in calls:
             yield ToolCallReady(call=call)
-        yield ResponseDone(finish_reason=final.done_reason or "stop", usage=_usage(final))
+        yield ResponseDone(finish_reason=final.get("done_reason") or "stop", usage=_usage(final))
 
-    def _unreachable(self, model: str, e: BaseException) -> ProviderUnavailableError:
-        return ProviderUnavailableError(
-            f"cannot reach Ollama at {self.host} ({type(e).__name__}); is `ollama serve` running there?",
-            provider="ollama",
-            model=model,
-        )
+    async def _parts(self, body: dict[str, Any], model: str) -> AsyncGenerator[dict[str, Any], None]:
+        """The response's NDJSON objects, as dicts.
 
-    def _map_response_error(self, e: Any, model: str) -> Exception:
-        status = e.status_code if e.status_code and e.status_code > 0 else None
-        message = str(e.error)
+        Read through the HTTP client the `ollama` client configured (host,
+        headers, timeout), without building its pydantic object per chunk:
+        that alone costs most of a token's client time. Falls back to the
+        client's public `chat()` when its internals are not as expected.
+        """
+        http = getattr(self.client, "_client", None)
+        if http is None or not hasattr(http, "stream"):
+            async for part in self._public_parts(body, model):
+                yield part
+            return
+        async with http.stream("POST", "/api/chat", json=body) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._status_error(response.status_code, _error_text(response.text), model)
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                lines = (pending + chunk if pending else chunk).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line:
+                        yield _loads(line)
+            if pending.strip():
+                yield _loads(pending)
+
+    async def _public_parts(self, body: dict[str, Any], model: str) -> AsyncGenerator[dict[str, Any], None]:
+        from ollama import ResponseError
+
+        try:
+            parts = await self.client.chat(**body)
+            async with aclosing(parts):
+                async for part in parts:
+                    yield part.model_dump(exclude_none=True)
+        except ResponseError as e:
+            raise self._status_error(e.status_code, str(e.error), model) from e
+
+    def _status_error(self, status: int | None, message: str, model: str) -> Exception:
+        status = status if status and status > 0 else None
         if status == 404 and "not found" in message.lower():
             return ModelNotFoundError(
                 f"model {model!r} is not on the Ollama server at {self.host}; pull it first: ollama pull {model}",
@@ -136,15 +161,49 @@ class OllamaChatModel(ChatModel):
             )
         return error_for_status(status, f"Ollama: {message}", provider="ollama", model=model)
 
+    def _unreachable(self, model: str, e: BaseException) -> ProviderUnavailableError:
+        return ProviderUnavailableError(
+            f"cannot reach Ollama at {self.host} ({type(e).__name__}); is `ollama serve` running there?",
+            provider="ollama",
+            model=model,
+        )
 
-def _usage(final: Any) -> Usage:
+
+def _usage(final: dict[str, Any]) -> Usage:
     return Usage(
-        prompt_tokens=final.prompt_eval_count or 0,
-        completion_tokens=final.eval_count or 0,
-        load_duration=(final.load_duration or 0) * _NS,
-        prompt_eval_duration=(final.prompt_eval_duration or 0) * _NS,
-        eval_duration=(final.eval_duration or 0) * _NS,
+        prompt_tokens=final.get("prompt_eval_count") or 0,
+        completion_tokens=final.get("eval_count") or 0,
+        load_duration=(final.get("load_duration") or 0) * _NS,
+        prompt_eval_duration=(final.get("prompt_eval_duration") or 0) * _NS,
+        eval_duration=(final.get("eval_duration") or 0) * _NS,
     )
+
+
+def _extras(message: dict[str, Any], calls: list[ToolCall]) -> list[ModelEvent]:
+    """Thinking and tool calls of one chunk; whole calls, so each is complete when it arrives."""
+    events: list[ModelEvent] = []
+    thinking = message.get("thinking")
+    if thinking:
+        events.append(ThinkingDelta(thinking))
+    for tool_call in message.get("tool_calls") or ():
+        function = tool_call.get("function") or {}
+        arguments = function.get("arguments")
+        call = ToolCall(
+            id=str(tool_call.get("id") or f"call_{next(_ids)}"),
+            name=str(function.get("name") or ""),
+            arguments=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+        )
+        events.append(ToolCallDelta(index=len(calls), id=call.id, name=call.name, arguments_delta=call.arguments))
+        calls.append(call)
+    return events
+
+
+def _error_text(body: str) -> str:
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return body.strip() or "unknown error"
+    return str(error or body)
 
 
 def _map_options(s: ModelSettings) -> dict[str, Any]:

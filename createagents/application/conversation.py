@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, Coroutine, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..domain.errors import AgentClosedError, ConfigurationError
-from ..domain.events import RunEvent, RunFinished
+from ..domain.events import RunEvent
 from ..domain.messages import Message, UserMessage
 from .loop import AgentSpec, Notify, run_turn
 from .ports import ConversationStore
@@ -100,24 +99,43 @@ class Conversation:
         async with self._lock:
             await self._runtime.store.save(self.id, [])
 
-    async def _turn(self, message: str) -> AsyncGenerator[RunEvent, None]:
-        runtime = self._runtime
-        async with self._lock:
-            runtime.ensure_open()
-            history = await runtime.store.load(self.id)
-            events = run_turn(
-                runtime.spec,
-                history,
-                [UserMessage(content=message)],
-                conversation_id=self.id,
-                notify=runtime.notify,
-            )
-            async with aclosing(events):
-                async for event in events:
-                    if type(event) is RunFinished:  # commit before anyone can stop us
-                        kept = trim_history([*history, *event.messages], runtime.history_max_size)
-                        await runtime.store.save(self.id, kept)
-                    yield event
+    def _turn(self, message: str) -> AsyncGenerator[RunEvent, None]:
+        return run_turn(
+            self._runtime.spec,
+            _Scope(self),
+            UserMessage(content=message),
+            conversation_id=self.id,
+            notify=self._runtime.notify,
+        )
+
+
+class _Scope:
+    """One turn's hold on a conversation: the lock, the history read at the start, the commit."""
+
+    __slots__ = ("_conversation", "_history")
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._conversation = conversation
+        self._history: list[Message] = []
+
+    async def __aenter__(self) -> list[Message]:
+        conversation = self._conversation
+        await conversation._lock.acquire()
+        try:
+            conversation._runtime.ensure_open()
+            self._history = await conversation._runtime.store.load(conversation.id)
+        except BaseException:
+            conversation._lock.release()
+            raise
+        return self._history
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._conversation._lock.release()
+
+    async def commit(self, messages: Sequence[Message]) -> None:
+        runtime = self._conversation._runtime
+        kept = trim_history([*self._history, *messages], runtime.history_max_size)
+        await runtime.store.save(self._conversation.id, kept)
 
 
 async def _await(reply: Reply) -> str:

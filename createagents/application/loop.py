@@ -13,10 +13,12 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..domain.errors import MaxTurnsExceededError
 from ..domain.events import (
     ModelCallFinished,
+    ModelEvent,
     ResponseDone,
     RunEvent,
     RunFailed,
@@ -56,8 +58,38 @@ class _Round:
     thinking: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
     first_event_at: float | None = None
-    latency: float = 0.0
+    started: float = 0.0
     done: ResponseDone | None = None
+
+    def take(self, event: ModelEvent) -> bool:
+        """Record a non-text model event; True when the caller should see it too."""
+        if type(event) is ThinkingDelta or type(event) is ToolCallDelta:
+            if self.first_event_at is None:
+                self.first_event_at = time.perf_counter() - self.started
+            if type(event) is ThinkingDelta:
+                self.thinking.append(event.text)
+            return True
+        if type(event) is ToolCallReady:
+            self.calls.append(event.call)
+        elif type(event) is ResponseDone:
+            self.done = event
+        else:
+            raise TypeError(f"a ChatModel yielded {event!r}, which is not a ModelEvent")
+        return False
+
+    def finished(self, spec: AgentSpec, conversation_id: str, error: str | None = None) -> ModelCallFinished:
+        done = self.done or ResponseDone()  # lenient with hand-written models that end without it
+        return ModelCallFinished(
+            provider=spec.model.provider,
+            model=spec.model_name,
+            conversation_id=conversation_id,
+            latency=time.perf_counter() - self.started,
+            time_to_first_token=self.first_event_at,
+            usage=(done.usage or Usage()) if error is None else Usage(),
+            tool_calls=len(self.calls),
+            finish_reason=done.finish_reason if error is None else None,
+            error=error,
+        )
 
     def message(self) -> AssistantMessage:
         return AssistantMessage(
@@ -65,124 +97,92 @@ class _Round:
         )
 
 
+class TurnScope(Protocol):
+    """The history a turn reads and commits to, held (locked) for the whole turn."""
+
+    async def __aenter__(self) -> Sequence[Message]: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self, messages: Sequence[Message]) -> None: ...
+
+
 async def run_turn(
     spec: AgentSpec,
-    history: Sequence[Message],
-    new_messages: Sequence[Message],
+    scope: TurnScope,
+    message: Message,
     *,
     conversation_id: str,
     notify: Notify,
 ) -> AsyncGenerator[RunEvent, None]:
-    """Run one user turn; `notify` sees each lifecycle event (never a delta) before it is yielded."""
+    """Run one user turn; `notify` sees each lifecycle event (never a delta) before it is yielded.
+
+    One generator from the model's stream to the caller: every layer between
+    them would cost each token a generator hop.
+    """
     started = time.perf_counter()
-    prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
-    prefix.extend(history)
-    new: list[Message] = list(new_messages)
+    new: list[Message] = [message]
     text: list[str] = []
     usage = Usage()
     all_calls: list[ToolCall] = []
     try:
-        event: RunEvent = RunStarted(run_id=uuid.uuid4().hex, conversation_id=conversation_id)
-        notify(event)
-        yield event
-        for _ in range(spec.max_turns):
-            round_ = _Round()
-            async with aclosing(_stream_model(spec, prefix + new, round_, conversation_id, notify)) as deltas:
-                async for delta in deltas:
-                    yield delta
-            assert round_.done is not None
-            finished = ModelCallFinished(
-                provider=spec.model.provider,
-                model=spec.model_name,
-                conversation_id=conversation_id,
-                latency=round_.latency,
-                time_to_first_token=round_.first_event_at,
-                usage=round_.done.usage or Usage(),
-                tool_calls=len(round_.calls),
-                finish_reason=round_.done.finish_reason,
-            )
-            notify(finished)
-            yield finished
-            usage = usage + finished.usage
-            text.extend(round_.text)
-            new.append(round_.message())
-            if not round_.calls:
-                event = RunFinished(
-                    text="".join(text),
-                    usage=usage,
-                    tool_calls=tuple(all_calls),
-                    messages=tuple(new),
-                    duration=time.perf_counter() - started,
+        async with scope as history:
+            event: RunEvent = RunStarted(run_id=uuid.uuid4().hex, conversation_id=conversation_id)
+            notify(event)
+            yield event
+            prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
+            prefix.extend(history)
+            for _ in range(spec.max_turns):
+                request = ChatRequest(
+                    model=spec.model_name, messages=prefix + new, tools=spec.toolbox.specs, settings=spec.settings
                 )
-                notify(event)
-                yield event
-                return
-            all_calls.extend(round_.calls)
-            async with aclosing(_run_tools(spec.toolbox, round_.calls, new, notify)) as tool_events:
-                async for tool_event in tool_events:
-                    yield tool_event
-        raise MaxTurnsExceededError(
-            f"the run made {spec.max_turns} model calls without a final answer (max_turns={spec.max_turns})",
-            messages=new,
-            text="".join(text),
-        )
+                round_ = _Round(started=time.perf_counter())
+                parts = round_.text
+                stream = spec.model.stream(request)
+                try:
+                    try:
+                        async for model_event in stream:
+                            if type(model_event) is TextDelta:  # the hot path: one check, one append
+                                if round_.first_event_at is None:
+                                    round_.first_event_at = time.perf_counter() - round_.started
+                                parts.append(model_event.text)
+                                yield model_event
+                            elif round_.take(model_event):
+                                yield model_event  # type: ignore[misc]
+                    finally:
+                        aclose = getattr(stream, "aclose", None)  # the port promises an iterator; generators close
+                        if aclose is not None:
+                            await aclose()
+                except BaseException as e:
+                    notify(round_.finished(spec, conversation_id, error=type(_stopped(e)).__name__))
+                    raise
+                finished = round_.finished(spec, conversation_id)
+                notify(finished)
+                yield finished
+                usage = usage + finished.usage
+                text.extend(parts)
+                new.append(round_.message())
+                if not round_.calls:
+                    event = RunFinished(
+                        text="".join(text),
+                        usage=usage,
+                        tool_calls=tuple(all_calls),
+                        messages=tuple(new),
+                        duration=time.perf_counter() - started,
+                    )
+                    await scope.commit(new)  # before anyone can stop us
+                    notify(event)
+                    yield event
+                    return
+                all_calls.extend(round_.calls)
+                async with aclosing(_run_tools(spec.toolbox, round_.calls, new, notify)) as tool_events:
+                    async for tool_event in tool_events:
+                        yield tool_event
+            raise MaxTurnsExceededError(
+                f"the run made {spec.max_turns} model calls without a final answer (max_turns={spec.max_turns})",
+                messages=new,
+                text="".join(text),
+            )
     except BaseException as e:
         notify(RunFailed(error=_stopped(e)))
-        raise
-
-
-async def _stream_model(
-    spec: AgentSpec,
-    messages: list[Message],
-    round_: _Round,
-    conversation_id: str,
-    notify: Notify,
-) -> AsyncGenerator[RunEvent, None]:
-    """One model call: forward deltas, collect the rest into `round_`; report a failure before raising."""
-    request = ChatRequest(model=spec.model_name, messages=messages, tools=spec.toolbox.specs, settings=spec.settings)
-    start = time.perf_counter()
-    text = round_.text
-    try:
-        events = spec.model.stream(request)
-        try:
-            async for event in events:
-                if type(event) is TextDelta:  # the hot path: one check, one append
-                    if round_.first_event_at is None:
-                        round_.first_event_at = time.perf_counter() - start
-                    text.append(event.text)
-                    yield event
-                elif type(event) is ThinkingDelta or type(event) is ToolCallDelta:
-                    if round_.first_event_at is None:
-                        round_.first_event_at = time.perf_counter() - start
-                    if type(event) is ThinkingDelta:
-                        round_.thinking.append(event.text)
-                    yield event
-                elif type(event) is ToolCallReady:
-                    round_.calls.append(event.call)
-                elif type(event) is ResponseDone:
-                    round_.done = event
-                else:
-                    raise TypeError(f"{type(spec.model).__name__}.stream yielded {event!r}, not a ModelEvent")
-        finally:
-            aclose = getattr(events, "aclose", None)  # the port promises an iterator; generators close
-            if aclose is not None:
-                await aclose()
-        round_.latency = time.perf_counter() - start
-        if round_.done is None:  # a lenient default for hand-written models that end without it
-            round_.done = ResponseDone()
-    except BaseException as e:
-        notify(
-            ModelCallFinished(
-                provider=spec.model.provider,
-                model=spec.model_name,
-                conversation_id=conversation_id,
-                latency=time.perf_counter() - start,
-                time_to_first_token=round_.first_event_at,
-                usage=Usage(),
-                tool_calls=len(round_.calls),
-                error=type(_stopped(e)).__name__,
-            )
-        )
         raise
 
 

@@ -131,25 +131,39 @@ class Reply(Coroutine[Any, Any, Answer]):
                         self._finished = event
                     yield event
         except Exception as e:
-            self.error = e
-            failed = RunFailed(error=e)
-            if handler is not None:
-                await handler._dispatch(failed)
-            yield failed
+            yield await self._failed(e)
             raise
 
     async def _tokens(self) -> AsyncGenerator[str, None]:
-        async with aclosing(self.events()) as events:
-            async for event in events:
-                if type(event) is TextDelta:
-                    yield event.text
+        # events() inlined: one generator hop per token fewer
+        events = self._start()
+        handler = self._handler
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    if handler is not None:
+                        await handler._dispatch(event)
+                    if type(event) is TextDelta:
+                        yield event.text
+                    elif type(event) is RunFinished:
+                        self._finished = event
+        except Exception as e:
+            await self._failed(e)
+            raise
+
+    async def _failed(self, e: Exception) -> RunFailed:
+        self.error = e
+        failed = RunFailed(error=e)
+        if self._handler is not None:
+            await self._handler._dispatch(failed)
+        return failed
 
     def __aiter__(self) -> AsyncGenerator[str, None]:
         return self._tokens()
 
     async def _wait(self) -> Answer:
-        async with aclosing(self.events()) as events:
-            async for _ in events:
+        async with aclosing(self._tokens()) as tokens:
+            async for _ in tokens:
                 pass
         return Answer(self._outcome())
 

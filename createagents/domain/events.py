@@ -8,7 +8,7 @@ the hot path allocates one object per chunk, not two.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from .messages import Message, ToolCall, Usage
 
@@ -18,7 +18,7 @@ class TextDelta:
     """A piece of the answer's text, as it arrives."""
 
     text: str
-    kind: Literal["text_delta"] = "text_delta"
+    kind: ClassVar[Literal["text_delta"]] = "text_delta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class ThinkingDelta:
     """A piece of a reasoning model's thinking; never part of the answer's text."""
 
     text: str
-    kind: Literal["thinking_delta"] = "thinking_delta"
+    kind: ClassVar[Literal["thinking_delta"]] = "thinking_delta"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +41,7 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments_delta: str = ""
-    kind: Literal["tool_call_delta"] = "tool_call_delta"
+    kind: ClassVar[Literal["tool_call_delta"]] = "tool_call_delta"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +49,7 @@ class ToolCallReady:
     """A complete tool call, assembled by the adapter from its fragments."""
 
     call: ToolCall
-    kind: Literal["tool_call_ready"] = "tool_call_ready"
+    kind: ClassVar[Literal["tool_call_ready"]] = "tool_call_ready"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +58,7 @@ class ResponseDone:
 
     finish_reason: str | None = None
     usage: Usage | None = None
-    kind: Literal["response_done"] = "response_done"
+    kind: ClassVar[Literal["response_done"]] = "response_done"
 
 
 ModelEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallDelta | ToolCallReady | ResponseDone
@@ -68,13 +68,13 @@ ModelEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallDelta | ToolCallRead
 class RunStarted:
     run_id: str
     conversation_id: str
-    kind: Literal["run_started"] = "run_started"
+    kind: ClassVar[Literal["run_started"]] = "run_started"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallStarted:
     call: ToolCall
-    kind: Literal["tool_call_started"] = "tool_call_started"
+    kind: ClassVar[Literal["tool_call_started"]] = "tool_call_started"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +85,7 @@ class ToolCallFinished:
     result: str
     duration: float
     error: str | None = None
-    kind: Literal["tool_call_finished"] = "tool_call_finished"
+    kind: ClassVar[Literal["tool_call_finished"]] = "tool_call_finished"
 
     @property
     def ok(self) -> bool:
@@ -105,7 +105,7 @@ class ModelCallFinished:
     tool_calls: int
     finish_reason: str | None = None
     error: str | None = None
-    kind: Literal["model_call_finished"] = "model_call_finished"
+    kind: ClassVar[Literal["model_call_finished"]] = "model_call_finished"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +117,7 @@ class RunFinished:
     tool_calls: tuple[ToolCall, ...]
     messages: tuple[Message, ...]
     duration: float
-    kind: Literal["run_finished"] = "run_finished"
+    kind: ClassVar[Literal["run_finished"]] = "run_finished"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +125,7 @@ class RunFailed:
     """The run stopped with an error; the history is as it was before the turn."""
 
     error: BaseException
-    kind: Literal["run_failed"] = "run_failed"
+    kind: ClassVar[Literal["run_failed"]] = "run_failed"
 
 
 RunEvent: TypeAlias = (

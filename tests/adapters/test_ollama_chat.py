@@ -32,6 +32,16 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+@pytest.fixture(autouse=True, params=["lean", "public"])
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both ways of reading the stream: the lean one and the client's public chat()."""
+    if request.param == "public":
+        from createagents.adapters.ollama_chat import OllamaChatModel
+
+        monkeypatch.setattr(OllamaChatModel, "_parts", OllamaChatModel._public_parts)
+    return str(request.param)
+
+
 def agent_for(server: FakeOllamaServer, model: str = "llama3.2", **kw: Any) -> CreateAgent:
     return CreateAgent(provider="ollama", model=model, base_url=server.url, **kw)
 
