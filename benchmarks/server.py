@@ -133,6 +133,43 @@ def ollama_tool_call() -> bytes:
     return _nd(_ol_chunk({"tool_calls": [call]})) + ollama_tail(5)
 
 
+def _whole(kind: str, n: int, ollama: bool) -> dict[str, Any]:
+    """A non-streamed response, for clients that do not stream (some peers' plain `run`)."""
+    text = "The sum is 5." if kind == "answer" else expected_text(n)
+    calls = [{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]
+    if ollama:
+        message: dict[str, Any] = {"role": "assistant", "content": "" if kind == "tool" else text}
+        if kind == "tool":
+            message["tool_calls"] = [{"function": {"name": "add", "arguments": {"a": 2, "b": 3}}}]
+        return {
+            "model": "bench",
+            "created_at": "2026-11-21T10:00:00Z",
+            "message": message,
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 10,
+            "eval_count": n,
+        }
+    message = {"role": "assistant", "content": None if kind == "tool" else text}
+    if kind == "tool":
+        message["tool_calls"] = calls
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": "bench",
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if kind == "tool" else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n},
+    }
+
+
 # -- the server -----------------------------------------------------------------------
 
 
@@ -187,6 +224,13 @@ class _Protocol(asyncio.Protocol):
         assert transport is not None
         kind, n, delay = _plan(body)
         ollama = path.startswith("/api/")
+        if body.get("stream") is not True:
+            payload = json.dumps(_whole(kind, n, ollama)).encode()
+            transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(payload), payload)
+            )
+            return
         content_type = b"application/x-ndjson" if ollama else b"text/event-stream"
         transport.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nTransfer-Encoding: chunked\r\n"

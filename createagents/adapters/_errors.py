@@ -32,8 +32,8 @@ def error_for_status(status: int | None, message: str, *, retry_after: float | N
 
 
 def is_transport_error(e: BaseException) -> bool:
-    """httpx / httpx2 errors (whichever the SDK uses) and OS-level socket errors."""
-    return isinstance(e, OSError) or any(c.__module__.startswith("httpx") for c in type(e).__mro__)
+    """httpx / httpx2 / aiohttp errors (whichever transport the SDK uses) and OS-level socket errors."""
+    return isinstance(e, OSError) or any(c.__module__.startswith(("httpx", "aiohttp")) for c in type(e).__mro__)
 
 
 def is_timeout(e: BaseException) -> bool:
