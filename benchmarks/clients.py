@@ -53,10 +53,9 @@ class CreateAgentsClient(Client):
 
         self.name = f"createagents-{provider}"
         base = f"{url}/v1" if provider == "openai" else url
-        self.agent = CreateAgent(provider=provider, model=MODEL, base_url=base, api_key="x", max_retries=0)
-        self.tool_agent = CreateAgent(
-            provider=provider, model=MODEL, base_url=base, api_key="x", max_retries=0, tools=[add]
-        )
+        self.options = {"provider": provider, "model": MODEL, "base_url": base, "api_key": "x", "max_retries": 0}
+        self.agent = CreateAgent(**self.options)
+        self.tool_agent: Any = None  # built on first use, as the raw clients build nothing for tools up front
         self.n = 0
 
     def _conversation(self, agent: Any) -> Any:
@@ -74,11 +73,16 @@ class CreateAgentsClient(Client):
         return "".join(parts), first
 
     async def tool_chat(self, prompt: str) -> str:
+        if self.tool_agent is None:
+            from createagents import CreateAgent
+
+            self.tool_agent = CreateAgent(**self.options, tools=[add])
         return str(await self._conversation(self.tool_agent).chat(prompt))
 
     async def aclose(self) -> None:
         await self.agent.aclose()
-        await self.tool_agent.aclose()
+        if self.tool_agent is not None:
+            await self.tool_agent.aclose()
 
 
 class RawOpenAIClient(Client):

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = {"stream": 20_000, "concurrent": (1000, 100, 2), "first_token": (200, 5), "tools": 100}
 SMOKE = {"stream": 300, "concurrent": (20, 10, 2), "first_token": (5, 5), "tools": 3}
 WORKLOADS = ("stream", "concurrent", "first_token", "tools")
-BASELINE = "openai-sdk"
+BASELINES = ("openai-sdk", "ollama-sdk")
 # the figure each workload is judged by, and whether smaller is better
 HEADLINE = {
     "stream": "cpu_per_token_us",
@@ -186,19 +186,21 @@ def run(rounds: int, smoke: bool, clients: list[str]) -> dict[str, Any]:
 
 
 def _summarise(workload: str, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians over rounds, and per-round ratios to each baseline (then their median)."""
     summary: dict[str, Any] = {}
-    base = results.get(BASELINE, [])
     for client, rounds in results.items():
         if not rounds:
             continue
-        medians = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-        ratios: dict[str, float] = {}
-        if base:
+        entry: dict[str, Any] = {"median": {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}}
+        for baseline in BASELINES:
+            base = results.get(baseline) or []
+            ratios = {}
             for key in rounds[0]:
                 pairs = [r[key] / b[key] for r, b in zip(rounds, base, strict=False) if b.get(key)]
                 if pairs:
                     ratios[key] = statistics.median(pairs)
-        summary[client] = {"median": medians, "ratio_to_openai_sdk": ratios}
+            entry[f"ratio_to_{baseline}"] = ratios
+        summary[client] = entry
     return summary
 
 

@@ -7,6 +7,7 @@ environment variables.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -120,7 +121,10 @@ class CreateAgent:
             notify=self._notify,
             history_max_size=history_max_size,
         )
-        self._conversations: dict[str, Conversation] = {}
+        # weak: a server that talks to millions of users must not keep a Conversation per id forever;
+        # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
+        self._conversations: weakref.WeakValueDictionary[str, Conversation] = weakref.WeakValueDictionary()
+        self._default = self.conversation(DEFAULT_CONVERSATION)
 
     def __repr__(self) -> str:
         return f"CreateAgent(provider={self.provider!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
@@ -139,17 +143,19 @@ class CreateAgent:
 
     def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
         """Send a message on the default conversation: await the reply for text, iterate it for tokens."""
-        return self.conversation(DEFAULT_CONVERSATION).chat(message, handler=handler)
+        self._runtime.ensure_open()
+        return self._default.chat(message, handler=handler)
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
-        return self.conversation(DEFAULT_CONVERSATION).chat_sync(message)
+        self._runtime.ensure_open()
+        return self._default.chat_sync(message)
 
     async def history(self) -> list[Message]:
-        return await self.conversation(DEFAULT_CONVERSATION).history()
+        return await self._default.history()
 
     async def clear_history(self) -> None:
-        await self.conversation(DEFAULT_CONVERSATION).clear_history()
+        await self._default.clear_history()
 
     # -- metrics -------------------------------------------------------------
 

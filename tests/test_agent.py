@@ -199,3 +199,14 @@ def test_readme_commands_are_what_ci_runs() -> None:
     readme, ci = (root / "README.md").read_text(), (root / ".ci/run").read_text()
     test_command = next(line for line in readme.splitlines() if "pytest" in line and line.startswith("python3"))
     assert test_command in ci
+
+
+async def test_unused_conversations_are_not_kept_but_their_history_is() -> None:
+    import gc
+
+    agent = CreateAgent()
+    for i in range(200):
+        await agent.conversation(f"user-{i}").chat("hi")
+    gc.collect()
+    assert len(agent._conversations) <= 1  # only the default one is held
+    assert [m.content for m in await agent.conversation("user-7").history()] == ["hi", "You said: hi"]

@@ -73,6 +73,8 @@ class Runtime:
 class Conversation:
     """An independent history on an agent's settings; concurrent turns on it are serialized."""
 
+    __slots__ = ("__weakref__", "_lock", "_runtime", "id")
+
     def __init__(self, conversation_id: str, runtime: Runtime) -> None:
         self.id = conversation_id
         self._runtime = runtime
