@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,23 @@ async def test_unused_conversations_are_not_kept_but_their_history_is() -> None:
     gc.collect()
     assert len(agent._conversations) <= 1  # only the default one is held
     assert [m.content for m in await agent.conversation("user-7").history()] == ["hi", "You said: hi"]
+
+
+def test_a_third_party_provider_plugs_in_through_an_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist = tmp_path / "echo_provider-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-provider\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[createagents.providers]\necho = echo_provider:factory\n")
+    (tmp_path / "echo_provider.py").write_text(
+        "from createagents.testing import FunctionModel\n"
+        "def factory(options):\n"
+        "    return FunctionModel(lambda messages, tools: f'echo from {options.model}: {messages[-1].content}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    agent = CreateAgent(provider="echo", model="e-1")
+    assert agent.chat_sync("hi") == "echo from e-1: hi"
+    agent.close()
+    with pytest.raises(ConfigurationError, match="echo"):  # listed among the valid names
+        CreateAgent(provider="nope")
