@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ._base import FakeServer
+
 
 @dataclass
 class OllamaScript:
@@ -40,35 +42,19 @@ class Recorded:
     body: dict[str, Any]
 
 
-class FakeOllamaServer:
+class FakeOllamaServer(FakeServer):
     def __init__(self, *, models: tuple[str, ...] = ("llama3.2", "qwen3")) -> None:
+        super().__init__()
         self.models = models
         self.scripts: list[OllamaScript] = []
         self.requests: list[Recorded] = []
-        self.connections_closed = 0
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def add(self, *scripts: OllamaScript) -> None:
         self.scripts.extend(scripts)
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/chat", self._chat)
         app.router.add_get("/api/tags", self._tags)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _tags(self, request: web.Request) -> web.Response:
         return web.json_response({"models": [{"name": f"{m}:latest", "model": f"{m}:latest"} for m in self.models]})

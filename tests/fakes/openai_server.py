@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ._base import FakeServer
+
 
 @dataclass
 class FakeToolCall:
@@ -62,18 +64,12 @@ class Recorded:
     body: dict[str, Any]
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer):
     def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__()
         self.api_key = api_key
         self.scripts: list[Script] = []
         self.requests: list[Recorded] = []
-        self.connections_closed = 0
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def v1(self) -> str:
@@ -82,20 +78,10 @@ class FakeOpenAIServer:
     def add(self, *scripts: Script) -> None:
         self.scripts.extend(scripts)
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/openai/v1/chat/completions", self._azure_v1)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_deployment)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- routes ----------------------------------------------------------------
 
