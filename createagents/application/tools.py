@@ -56,8 +56,7 @@ class Tool:
             getattr(fn, "__call__", None)  # noqa: B004 - an object whose __call__ is async
         )
         self._model = _arguments_model(self.name, fn, arg_docs)
-        schema = self._model.model_json_schema()
-        schema.pop("title", None)
+        schema = _without_titles(self._model.model_json_schema())
         schema.setdefault("properties", {})
         self.spec = ToolSpec(name=self.name, description=self.description, parameters=schema)
 
@@ -224,6 +223,21 @@ def _is_validation_error(e: Exception) -> bool:
 
 def _summarise(e: Any) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors())
+
+
+def _without_titles(schema: Any) -> Any:
+    """pydantic's generated `title`s tell the model nothing the names do not, and cost tokens on every call."""
+    if isinstance(schema, list):
+        return [_without_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):  # keys here are argument names, one may be "title"
+            out[key] = {name: _without_titles(sub) for name, sub in value.items()}
+        elif not (key == "title" and isinstance(value, str)):
+            out[key] = _without_titles(value)
+    return out
 
 
 def _snake(name: str) -> str:

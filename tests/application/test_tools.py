@@ -47,6 +47,27 @@ def test_schema_comes_from_hints_and_docstring() -> None:
     assert spec.parameters["additionalProperties"] is False
 
 
+def test_schemas_carry_no_generated_titles_but_keep_an_argument_named_title() -> None:
+    def publish(title: str, address: Point) -> str:
+        """Publish."""
+        return title
+
+    def title_keys(schema: object) -> int:
+        if isinstance(schema, dict):
+            return sum((key == "title" and isinstance(value, str)) + title_keys(value) for key, value in schema.items())
+        return sum(title_keys(item) for item in schema) if isinstance(schema, list) else 0
+
+    spec = to_tool(publish).spec
+    assert title_keys(spec.parameters) == 0
+    assert spec.parameters["required"] == ["title", "address"]
+    assert spec.parameters["properties"]["title"] == {"type": "string"}
+    assert spec.parameters["$defs"]["Point"] == {
+        "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+        "required": ["x", "y"],
+        "type": "object",
+    }
+
+
 def test_decorator_overrides_and_nested_models() -> None:
     @tool(name="distance", description="Distance from the origin.", timeout=3)
     def dist(p: Point, unit: Literal["m", "km"] = "m") -> float:
