@@ -6,7 +6,7 @@ What to send is read from the last user message:
 
     "stream N"       N tokens at once
     "paced N MS"     N tokens, one every MS milliseconds
-    "tool"           a tool call to `add(a=2, b=3)`; once the tool result is in, "The sum is 5."
+    "tool"           a tool call to `add(a=2, b=3)`; once the tool result is in, TOOL_ANSWER
 
 Tokens are "t0 ", "t1 ", ...: `expected_text(N)` gives the exact text.
 Run: python -m benchmarks.server PORT_FILE (it writes its port there, then serves until killed).
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 CREATED = int(time.time())
+TOOL_ANSWER = "The sum is 5."
 
 
 def token(i: int) -> str:
@@ -135,7 +136,7 @@ def ollama_tool_call() -> bytes:
 
 def _whole(kind: str, n: int, ollama: bool) -> dict[str, Any]:
     """A non-streamed response, for clients that do not stream (some peers' plain `run`)."""
-    text = "The sum is 5." if kind == "answer" else expected_text(n)
+    text = TOOL_ANSWER if kind == "answer" else expected_text(n)
     calls = [{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]
     if ollama:
         message: dict[str, Any] = {"role": "assistant", "content": "" if kind == "tool" else text}
@@ -239,13 +240,10 @@ class _Protocol(asyncio.Protocol):
         if kind == "tool":
             transport.write(_http_chunk(ollama_tool_call() if ollama else openai_tool_call()))
         elif kind == "answer":
-            text = [b"The sum is 5."]
             if ollama:
-                transport.write(_http_chunk(_nd(_ol_chunk({"content": "The sum is 5."})) + ollama_tail(4)))
+                transport.write(_http_chunk(_nd(_ol_chunk({"content": TOOL_ANSWER})) + ollama_tail(4)))
             else:
-                transport.write(
-                    _http_chunk(openai_head() + _sse(_oa_chunk({"content": text[0].decode()})) + openai_tail(4))
-                )
+                transport.write(_http_chunk(openai_head() + _sse(_oa_chunk({"content": TOOL_ANSWER})) + openai_tail(4)))
         else:
             chunks = ollama_tokens(n) if ollama else openai_tokens(n)
             if not ollama:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -154,7 +155,7 @@ class FunctionModel(ChatModel):
         yield ResponseDone(finish_reason="tool_calls" if result.tool_calls else "stop")
 
 
-_counter = iter(range(1, 1 << 62))
+_counter = itertools.count(1)
 
 
 def tool_call(name: str, /, **arguments: Any) -> ToolCall:

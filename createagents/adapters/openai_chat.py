@@ -283,6 +283,8 @@ class _StreamReader:
             raise self.error(ResponseFormatError, f"a stream chunk is not JSON: {data[:200]!r}") from None
         if not isinstance(chunk, dict):
             raise self.error(ResponseFormatError, f"a stream chunk is not a JSON object: {data[:200]!r}")
+        if chunk.get("usage"):  # its own chunk at OpenAI; on the last choice chunk at some servers
+            self._usage = _usage(chunk["usage"])
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
@@ -299,12 +301,8 @@ class _StreamReader:
                 self._finish = finish
                 if finish == "content_filter":
                     self._filtered = _filtered(choice.get("content_filter_results"))
-            if chunk.get("usage"):
-                self._usage = _usage(chunk["usage"])
             return events
-        if chunk.get("usage"):
-            self._usage = _usage(chunk["usage"])
-        elif "error" in chunk:
+        if "error" in chunk:
             raise map_error_body(self._adapter, chunk, status=None, model=self._model, request_id=self._request_id)
         return []
 
