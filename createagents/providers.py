@@ -62,10 +62,10 @@ def _secrets(api_key: ApiKey | None) -> tuple[str, ...]:
 
 
 def _openai(options: ProviderOptions) -> ChatModel:
-    from .adapters.openai_chat import OpenAIChatModel, openai_client
+    from .adapters.openai_chat import OpenAIChatModel, lean_endpoint, openai_client
 
     _require_model("openai", options)
-    _allow_extra("openai", options, ())
+    _allow_extra("openai", options, ("headers",))
     base_url = (options.base_url or env("OPENAI_BASE_URL") or OPENAI_API).rstrip("/")
     api_key = options.api_key or env("OPENAI_API_KEY")
     official = base_url.startswith(OPENAI_API)
@@ -74,21 +74,28 @@ def _openai(options: ProviderOptions) -> ChatModel:
             "provider 'openai' needs an API key: set OPENAI_API_KEY or pass api_key=...; "
             "for a local OpenAI-compatible server, pass base_url=..."
         )
-    client = openai_client(base_url=base_url, api_key=api_key, timeout=options.timeout, max_retries=options.max_retries)
+    client = openai_client(
+        base_url=base_url,
+        api_key=api_key,
+        timeout=options.timeout,
+        max_retries=options.max_retries,
+        headers=options.extra.get("headers"),
+    )
     return OpenAIChatModel(
         client,
         provider="openai",
         max_tokens_field="max_completion_tokens" if official else "max_tokens",
         allow_top_k=not official,
         secrets=_secrets(api_key),
+        endpoint=lean_endpoint(client, api_key),
     )
 
 
 def _azure(options: ProviderOptions) -> ChatModel:
-    from .adapters.openai_chat import OpenAIChatModel, azure_client
+    from .adapters.openai_chat import OpenAIChatModel, azure_client, lean_endpoint
 
     _require_model("azure", options)
-    _allow_extra("azure", options, ())
+    _allow_extra("azure", options, ("headers",))
     endpoint = options.base_url or env("AZURE_OPENAI_ENDPOINT")
     if not endpoint:
         raise ConfigurationError(
@@ -108,6 +115,7 @@ def _azure(options: ProviderOptions) -> ChatModel:
         api_version=options.api_version or env("AZURE_OPENAI_API_VERSION"),
         timeout=options.timeout,
         max_retries=options.max_retries,
+        headers=options.extra.get("headers"),
     )
     return OpenAIChatModel(
         client,
@@ -115,6 +123,7 @@ def _azure(options: ProviderOptions) -> ChatModel:
         max_tokens_field="max_completion_tokens",
         allow_top_k=False,
         secrets=_secrets(api_key),
+        endpoint=lean_endpoint(client, api_key),
     )
 
 

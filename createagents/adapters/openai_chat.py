@@ -11,9 +11,8 @@ and strict where text could be lost: a chunk that is not JSON is an error.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ..application.ports import ChatModel, ChatRequest
@@ -40,9 +39,12 @@ from ..domain.messages import (
 )
 from ..domain.settings import ModelSettings
 from ._errors import error_for_status, is_timeout, is_transport_error
+from ._openai_http import Endpoint, HttpPoster, retry_after
 from ._sse import sse_data
 
 _loads = json.loads
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_Opened = tuple[AsyncIterator[bytes], str | None]
 _PLAIN_DELTA = frozenset(("content", "role"))
 TokenProvider = Callable[[], str | Awaitable[str]]
 
@@ -62,46 +64,103 @@ class OpenAIChatModel(ChatModel):
         max_tokens_field: str = "max_tokens",
         allow_top_k: bool = True,
         secrets: Sequence[str] = (),
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.client = client
+        self._http = HttpPoster(endpoint) if endpoint is not None else None
         self.provider = provider
         self._max_tokens_field = max_tokens_field
         self._allow_top_k = allow_top_k
         self._secrets = tuple(s for s in secrets if s)
 
     async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
         await self.client.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         params = self._params(request)
+        opened = self._sdk_response if self._http is None else self._lean_response
+        async with opened(request.model, params) as (chunks, request_id):
+            reader = _StreamReader(self, request.model, request_id)
+            try:
+                async for data in sse_data(chunks):
+                    for event in reader.feed(data):
+                        yield event
+                for event in reader.finish():
+                    yield event
+            except ProviderError:
+                raise
+            except Exception as e:
+                if not is_transport_error(e):
+                    raise
+                raise reader.error(
+                    ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError,
+                    f"the stream broke: {type(e).__name__}: {e}",
+                ) from e
+
+    @asynccontextmanager
+    async def _lean_response(self, model: str, params: dict[str, Any]) -> AsyncIterator[_Opened]:
+        """The body straight onto a pooled aiohttp connection (see `_openai_http`)."""
+        assert self._http is not None
+        try:
+            response = await self._http.post(model, _dumps(params).encode())
+        except Exception as e:
+            if not is_transport_error(e):
+                raise
+            cls = ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError
+            raise cls(
+                self.scrub(f"cannot reach the server: {type(e).__name__}: {e}"), provider=self.provider, model=model
+            ) from e
+        finished = False
+        try:
+            headers = response.headers
+            request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+            if response.status >= 400:
+                raise await self._status_error(response, model, request_id)
+            yield response.content.iter_any(), request_id
+            finished = True
+        finally:
+            if finished:
+                response.release()  # read to the end: the connection goes back to the pool
+            else:
+                response.close()  # abandoned or failed mid-stream: the connection must not be reused
+
+    async def _status_error(self, response: Any, model: str, request_id: str | None) -> ProviderError:
+        raw = await response.read()
+        try:
+            body = _loads(raw)
+        except ValueError:
+            body = None
+        text = raw.decode(errors="replace").strip()[:500]
+        return map_error_body(
+            self,
+            body if isinstance(body, Mapping) else {},
+            status=response.status,
+            model=model,
+            request_id=request_id,
+            headers=response.headers,
+            fallback=f"HTTP {response.status}: {text}" if text else f"HTTP {response.status}",
+        )
+
+    @asynccontextmanager
+    async def _sdk_response(self, model: str, params: dict[str, Any]) -> AsyncIterator[_Opened]:
+        """Through the SDK's own request machinery: for clients we did not configure ourselves."""
         try:
             # Everything goes in `extra_body`, which the SDK sends as it is: its recursive
             # transform of typed params costs about a millisecond per request, for no change.
             async with self.client.chat.completions.with_streaming_response.create(
-                model=request.model, messages=[], stream=True, extra_body=params
+                model=model, messages=[], stream=True, extra_body=params
             ) as response:
                 headers = response.http_response.headers
-                request_id = headers.get("x-request-id") or headers.get("apim-request-id")
-                reader = _StreamReader(self, request.model, request_id)
-                try:
-                    async for data in sse_data(response.http_response.aiter_bytes()):
-                        for event in reader.feed(data):
-                            yield event
-                    for event in reader.finish():
-                        yield event
-                except ProviderError:
-                    raise
-                except Exception as e:
-                    if not is_transport_error(e):
-                        raise
-                    raise reader.error(
-                        ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError,
-                        f"the stream broke: {type(e).__name__}: {e}",
-                    ) from e
+                yield (
+                    response.http_response.aiter_bytes(),
+                    headers.get("x-request-id") or headers.get("apim-request-id"),
+                )
         except ProviderError:
             raise
         except Exception as e:
-            mapped = self._map_sdk_error(e, request.model)
+            mapped = self._map_sdk_error(e, model)
             if mapped is None:
                 raise
             raise mapped from e
@@ -163,6 +222,7 @@ class OpenAIChatModel(ChatModel):
         if isinstance(e, openai.APIStatusError):
             headers = e.response.headers
             body = e.body if isinstance(e.body, Mapping) else {}
+            text = e.body.strip()[:500] if isinstance(e.body, str) else ""  # a gateway's error page
             return map_error_body(
                 self,
                 body,
@@ -170,7 +230,7 @@ class OpenAIChatModel(ChatModel):
                 model=model,
                 request_id=e.request_id or headers.get("apim-request-id"),
                 headers=headers,
-                fallback=str(e.message),
+                fallback=f"HTTP {e.status_code}: {text}" if text else str(e.message),
             )
         return None
 
@@ -204,7 +264,7 @@ def map_error_body(
         return ModelNotFoundError(message, status_code=status, **kw)
     if status == 404 and "model" not in message.lower():
         message += " (is base_url right? OpenAI-style servers serve under /v1)"
-    return error_for_status(status, message, retry_after=_retry_after(headers or {}), **kw)
+    return error_for_status(status, message, retry_after=retry_after(headers or {}), **kw)
 
 
 def _refused(e: BaseException) -> bool:
@@ -215,25 +275,6 @@ def _refused(e: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _filtered(results: object) -> list[str]:
@@ -393,8 +434,18 @@ def _map_tool(t: ToolSpec) -> dict[str, Any]:
 # -- clients -------------------------------------------------------------------
 
 
+def lean_endpoint(client: Any, api_key: str | TokenProvider | None) -> Endpoint | None:
+    """How `OpenAIChatModel` reaches a client we configured ourselves without the SDK's per-request objects."""
+    return Endpoint.of(client, token=_async_provider(api_key) if callable(api_key) else None)
+
+
 def openai_client(
-    *, base_url: str | None, api_key: str | TokenProvider | None, timeout: float, max_retries: int
+    *,
+    base_url: str | None,
+    api_key: str | TokenProvider | None,
+    timeout: float,
+    max_retries: int,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """An `AsyncOpenAI` for OpenAI or any compatible server; a callable key is a token provider."""
     from openai import AsyncOpenAI
@@ -404,6 +455,7 @@ def openai_client(
         base_url=base_url,
         # local servers take any key; the SDK insists on one
         api_key=(api_key if isinstance(api_key, str) else _async_provider(api_key)) if api_key else "not-needed",
+        default_headers=headers,
         timeout=timeout,
         max_retries=max_retries,
     )
@@ -417,6 +469,7 @@ def azure_client(
     api_version: str | None,
     timeout: float,
     max_retries: int,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """Azure OpenAI: the v1 endpoint by default, the dated deployment path when `api_version` is given."""
     from openai import AsyncAzureOpenAI, AsyncOpenAI
@@ -429,6 +482,7 @@ def azure_client(
             api_version=api_version,
             api_key=api_key,
             azure_ad_token_provider=_async_provider(token_provider) if token_provider else None,
+            default_headers=headers,
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -437,7 +491,7 @@ def azure_client(
         http_client=_http_client(),
         base_url=base_url + "/",
         api_key=_async_provider(token_provider) if token_provider else api_key,
-        default_headers={"api-key": api_key} if api_key else None,
+        default_headers={**({"api-key": api_key} if api_key else {}), **(headers or {})},
         timeout=timeout,
         max_retries=max_retries,
     )

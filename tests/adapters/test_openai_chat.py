@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -43,6 +44,16 @@ async def get_weather(city: str) -> str:
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
+
+
+@pytest.fixture(autouse=True, params=["lean", "sdk"])
+def request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both ways of sending a request: pooled aiohttp, and the SDK's own machinery."""
+    if request.param == "sdk":
+        from createagents.adapters import openai_chat
+
+        monkeypatch.setattr(openai_chat, "lean_endpoint", lambda client, api_key: None)
+    return str(request.param)
 
 
 def agent_for(server: FakeOpenAIServer, **kw: Any) -> CreateAgent:
@@ -323,11 +334,92 @@ async def test_slow_first_byte_times_out(openai_server: FakeOpenAIServer) -> Non
             await agent.chat("hi")
 
 
-async def test_sdk_retries_a_server_error_then_succeeds(openai_server: FakeOpenAIServer) -> None:
+async def test_a_server_error_is_retried_then_succeeds(openai_server: FakeOpenAIServer) -> None:
     openai_server.add(status(500, "boom", headers={"retry-after-ms": "10"}), Script(text=["ok"]))
     async with agent_for(openai_server, max_retries=1) as agent:
         assert await agent.chat("hi") == "ok"
     assert len(openai_server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("scripts", "error", "requests"),
+    [
+        ([status(503, "busy", headers={"retry-after-ms": "1"})] * 3, ProviderUnavailableError, 3),
+        ([status(429, "slow", headers={"retry-after-ms": "1"})] * 3, RateLimitError, 3),
+        ([status(500, "no", headers={"x-should-retry": "false"})], ProviderUnavailableError, 1),
+        ([status(400, "bad request")], BadRequestError, 1),
+        ([status(401, "who are you")], AuthenticationError, 1),
+    ],
+)
+async def test_retries_follow_the_sdk_policy_and_stop_at_max_retries(
+    openai_server: FakeOpenAIServer, scripts: list[Script], error: type[ProviderError], requests: int
+) -> None:
+    openai_server.add(*scripts)
+    async with agent_for(openai_server, max_retries=2) as agent:
+        with pytest.raises(error):
+            await agent.chat("hi")
+        assert await agent.history() == []
+    assert len(openai_server.requests) == requests
+
+
+async def test_an_error_page_that_is_not_json_keeps_its_status_and_text(openai_server: FakeOpenAIServer) -> None:
+    openai_server.add(Script(status=502, raw_error_body="<html>502 Bad Gateway</html>"))
+    async with agent_for(openai_server) as agent:
+        with pytest.raises(ProviderUnavailableError, match="Bad Gateway") as e:
+            await agent.chat("hi")
+    assert e.value.status_code == 502
+
+
+async def test_sequential_chats_reuse_one_connection(openai_server: FakeOpenAIServer) -> None:
+    async with agent_for(openai_server) as agent:
+        for n in range(3):
+            await agent.chat(f"message {n}")
+    assert len({r.peer for r in openai_server.requests}) == 1
+
+
+async def test_custom_headers_organization_and_sdk_identity_reach_the_server(
+    openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-42")
+    async with agent_for(openai_server, provider_options={"headers": {"HTTP-Referer": "https://example.org"}}) as agent:
+        await agent.chat("hi")
+    headers = openai_server.requests[0].headers
+    assert headers["HTTP-Referer"] == "https://example.org" and headers["OpenAI-Organization"] == "org-42"
+    assert headers["Authorization"] == f"Bearer {SECRET}" and "OpenAI/Python" in headers["User-Agent"]
+
+
+async def test_a_token_provider_is_asked_on_every_request(openai_server: FakeOpenAIServer) -> None:
+    tokens = iter([SECRET, SECRET, "sk-expired"])
+    async with CreateAgent(
+        provider="openai", model="m", base_url=openai_server.v1, api_key=lambda: next(tokens), max_retries=0
+    ) as agent:
+        await agent.chat("a")
+        await agent.chat("b")
+        with pytest.raises(AuthenticationError):
+            await agent.chat("c")
+
+
+def test_one_agent_across_event_loops(request_path: str) -> None:
+    """A module-level agent used by `asyncio.run` twice (or a loop per test), then by the blocking API."""
+    if request_path == "sdk":
+        pytest.skip("an SDK client keeps the connections of the first loop it ran in")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = FakeOpenAIServer()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+    try:
+        agent = CreateAgent(provider="openai", model="m", base_url=server.v1, api_key="k", max_retries=0)
+        assert asyncio.run(agent.chat("one")).strip() == "one"
+        assert asyncio.run(agent.chat("two")).strip() == "two"
+        assert agent.chat_sync("three").strip() == "three"
+        agent.close()
+        assert agent.closed
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
 async def test_secrets_never_reach_logs(openai_server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ._base import FakeServer
 
@@ -48,6 +49,7 @@ class Script:
     # faults
     status: int | None = None
     error: dict[str, Any] | None = None
+    raw_error_body: str | None = None  # a status answered with text, as a proxy or gateway would
     headers: dict[str, str] = field(default_factory=dict)
     disconnect_after: int | None = None  # chunks sent before the connection is dropped
     malformed_after: int | None = None  # chunks sent before a chunk that is not JSON
@@ -60,8 +62,9 @@ class Script:
 class Recorded:
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: CIMultiDict[str]  # names are case-insensitive, as on the wire
     body: dict[str, Any]
+    peer: Any = None  # the client's (host, port): the same port means a reused connection
 
 
 class FakeOpenAIServer(FakeServer):
@@ -104,10 +107,13 @@ class FakeOpenAIServer(FakeServer):
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(Recorded(request.path, dict(request.query), dict(request.headers), body))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.requests.append(Recorded(request.path, dict(request.query), CIMultiDict(request.headers), body, peer))
         script = self.scripts.pop(0) if self.scripts else _echo(body)
         if script.first_byte_delay:
             await asyncio.sleep(script.first_byte_delay)
+        if script.status is not None and script.raw_error_body is not None:
+            return web.Response(text=script.raw_error_body, status=script.status, headers=script.headers)
         if script.status is not None:
             return web.json_response(
                 {"error": script.error or {"message": "fake error", "type": "server_error", "code": None}},
