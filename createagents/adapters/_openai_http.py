@@ -18,7 +18,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
@@ -84,11 +85,13 @@ class HttpPoster:
             # with a loop per test, gets its own, and the old one is closed where it can be.
             if self._session is not None and self._loop is not None:
                 _retire(self._session, self._loop)
-            timeout = self.endpoint.timeout
+            endpoint = self.endpoint
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=_ssl_context()),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-                trust_env=True,  # HTTPS_PROXY and friends, as httpx honours them for the SDK
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=endpoint.timeout, sock_read=endpoint.timeout),
+                headers=endpoint.headers,
+                # HTTPS_PROXY / NO_PROXY, read once: aiohttp's trust_env looks them up in a thread per request
+                proxy=env_proxy(endpoint.url),
                 auto_decompress=False,  # SSE arrives uncompressed; we never ask for gzip
             )
             self._loop = loop
@@ -103,13 +106,13 @@ class HttpPoster:
         session = self._client()
         endpoint = self.endpoint
         url = endpoint.url_for(model)
-        headers: Mapping[str, str] = endpoint.headers
+        headers: Mapping[str, str] | None = None  # the session's
         for attempt in range(endpoint.max_retries + 1):
             if endpoint.token is not None:
-                headers = {**endpoint.headers, "Authorization": f"Bearer {await endpoint.token()}"}
+                headers = {"Authorization": f"Bearer {await endpoint.token()}"}
             last = attempt == endpoint.max_retries
             try:
-                response = await session.post(url, data=body, headers=headers, params=endpoint.query)
+                response = await session.post(url, data=body, headers=headers, params=endpoint.query or None)
             except (TimeoutError, aiohttp.ClientConnectionError):
                 if last:
                     raise
@@ -178,6 +181,15 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as httpx would use."""
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def _seconds(timeout: Any) -> float | None:

@@ -481,3 +481,20 @@ async def test_closing_a_reply_mid_stream_closes_the_connection(openai_server: F
             await asyncio.sleep(0.01)
         assert openai_server.connections_closed == 1
         assert await agent.history() == []
+
+
+async def test_the_environment_proxy_is_used_and_no_proxy_is_honoured(
+    openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unreachable = "http://127.0.0.2:9/v1"  # nothing listens there: only the proxy can answer
+    monkeypatch.setenv("HTTP_PROXY", openai_server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with CreateAgent(provider="openai", model="m", base_url=unreachable, api_key=SECRET, max_retries=0) as agent:
+        assert (await agent.chat("via the proxy")).strip() == "via the proxy"
+    assert openai_server.requests[0].path == "/v1/chat/completions"
+    monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+    async with CreateAgent(provider="openai", model="m", base_url=unreachable, api_key=SECRET, max_retries=0) as agent:
+        with pytest.raises(ProviderUnavailableError, match="cannot reach"):
+            await agent.chat("direct")
+    assert len(openai_server.requests) == 1
