@@ -122,6 +122,17 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "- The createagents clients go through the public API: `CreateAgent(...).conversation(id).chat(...)`,",
         "  a fresh conversation per chat so every client sends the same one-message request.",
         "",
+        *_failures(results.get("failures") or []),
+        "## Where the difference comes from",
+        "",
+        "- The OpenAI adapter lets the `openai` SDK resolve the configuration once (base URL, auth, headers,",
+        "  Azure routing), then writes each request straight to one pooled aiohttp session and reads the SSE",
+        "  bytes with an incremental parser: no options, request, response or chunk objects per call.",
+        "- The Ollama adapter reads NDJSON through the `ollama` client's own HTTP client, without a pydantic",
+        "  object per chunk.",
+        "- The agent loop is one generator from the model stream to the caller; lifecycle events and metrics",
+        "  are built once per model call and per tool call, never per token.",
+        "",
         "## Re-run",
         "",
         "```bash",
@@ -132,6 +143,13 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _failures(failures: list[str]) -> list[str]:
+    """Peers that failed a round under load: their medians come from the rounds they finished."""
+    if not failures:
+        return []
+    return ["## Failed rounds", "", *(f"- {line}" for line in failures), ""]
 
 
 def _describe(workload: str, sizes: dict[str, Any]) -> str:

@@ -110,6 +110,10 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the benchmark server did not start")
 
 
+class WorkerFailed(Exception):
+    """A client failed a workload (an error, or a wrong answer)."""
+
+
 def _run_worker(client: str, workload: str, url: str, sizes: dict[str, Any], server_pid: int) -> dict[str, Any]:
     before = _cpu_seconds(server_pid)
     out = subprocess.run(
@@ -120,7 +124,7 @@ def _run_worker(client: str, workload: str, url: str, sizes: dict[str, Any], ser
         timeout=900,
     )
     if out.returncode != 0:
-        raise SystemExit(f"{client} / {workload} failed:\n{out.stderr[-3000:]}")
+        raise WorkerFailed(f"{client} / {workload} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["server_cpu_s"] = _cpu_seconds(server_pid) - before
     return result
@@ -154,7 +158,8 @@ def available_clients(requested: list[str] | None) -> list[str]:
 def run(rounds: int, smoke: bool, clients: list[str]) -> dict[str, Any]:
     sizes = SMOKE if smoke else FULL
     server, url = _start_server()
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {w: {c: [] for c in clients} for w in WORKLOADS}
+    raw: dict[str, dict[str, list[dict[str, Any] | None]]] = {w: {c: [] for c in clients} for w in WORKLOADS}
+    failures: list[str] = []
     try:
         for r in range(rounds):
             for workload in WORKLOADS:
@@ -162,7 +167,17 @@ def run(rounds: int, smoke: bool, clients: list[str]) -> dict[str, Any]:
                 for client in order:
                     if workload != "stream" and client in STREAM_ONLY:
                         continue
-                    result = _run_worker(client, workload, url, sizes, server.pid)
+                    try:
+                        result = _run_worker(client, workload, url, sizes, server.pid)
+                    except WorkerFailed as e:
+                        if client not in PEERS:
+                            raise SystemExit(str(e)) from None
+                        # A peer that fails under load is a result too: it is reported, not hidden.
+                        last = str(e).strip().splitlines()[-1]
+                        failures.append(f"round {r + 1}, {workload}, {client}: {last}")
+                        print(f"round {r + 1} {workload:12} {client:20} FAILED: {last}", flush=True)
+                        raw[workload][client].append(None)
+                        continue
                     raw[workload][client].append(result)
                     print(f"round {r + 1} {workload:12} {client:20} {json.dumps(_rounded(result))}", flush=True)
     finally:
@@ -175,21 +190,23 @@ def run(rounds: int, smoke: bool, clients: list[str]) -> dict[str, Any]:
         "machine": _machine(),
         "import": measure_import(3 if smoke else 9),
         "workloads": {w: _summarise(w, raw[w]) for w in WORKLOADS},
+        "failures": failures,
     }
 
 
-def _summarise(workload: str, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Medians over rounds, and per-round ratios to each baseline (then their median)."""
+def _summarise(workload: str, results: dict[str, list[dict[str, Any] | None]]) -> dict[str, Any]:
+    """Medians over rounds, and per-round ratios to each baseline (then their median); failed rounds are None."""
     summary: dict[str, Any] = {}
     for client, rounds in results.items():
-        if not rounds:
+        done = [r for r in rounds if r is not None]
+        if not done:
             continue
-        entry: dict[str, Any] = {"median": {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}}
+        entry: dict[str, Any] = {"median": {k: statistics.median(r[k] for r in done) for k in done[0]}}
         for baseline in BASELINES:
             base = results.get(baseline) or []
             ratios = {}
-            for key in rounds[0]:
-                pairs = [r[key] / b[key] for r, b in zip(rounds, base, strict=False) if b.get(key)]
+            for key in done[0]:
+                pairs = [r[key] / b[key] for r, b in zip(rounds, base, strict=False) if r and b and b.get(key)]
                 if pairs:
                     ratios[key] = statistics.median(pairs)
             entry[f"ratio_to_{baseline}"] = ratios

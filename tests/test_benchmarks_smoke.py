@@ -52,3 +52,21 @@ def test_the_report_renders_from_results(tmp_path: Path) -> None:
     page = render(results, "chart.png")
     assert "| stream | createagents-openai | cpu_per_token_us | openai-sdk | 0.100 | ≤ 0.20 (goal 0.15) | yes |" in page
     assert "![ratios to the raw openai SDK](chart.png)" in page
+    results["failures"] = ["round 2, concurrent, openai-agents: openai.APITimeoutError: Request timed out."]
+    assert "- round 2, concurrent, openai-agents: openai.APITimeoutError" in render(results, "chart.png")
+
+
+def test_a_failed_peer_round_is_left_out_without_shifting_the_other_rounds() -> None:
+    from benchmarks.run import _summarise
+
+    summary = _summarise(
+        "concurrent",
+        {
+            "openai-sdk": [{"wall_s": 10.0}, {"wall_s": 20.0}, {"wall_s": 40.0}],
+            "ollama-sdk": [],
+            "openai-agents": [{"wall_s": 10.0}, None, {"wall_s": 80.0}],
+        },
+    )
+    peer = summary["openai-agents"]
+    assert peer["median"] == {"wall_s": 45.0}
+    assert peer["ratio_to_openai-sdk"] == {"wall_s": 1.5}  # rounds 1 and 3: 1.0 and 2.0

@@ -92,7 +92,6 @@ class HttpPoster:
                 headers=endpoint.headers,
                 # HTTPS_PROXY / NO_PROXY, read once: aiohttp's trust_env looks them up in a thread per request
                 proxy=env_proxy(endpoint.url),
-                auto_decompress=False,  # SSE arrives uncompressed; we never ask for gzip
             )
             self._loop = loop
         return self._session

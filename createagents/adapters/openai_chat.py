@@ -71,7 +71,8 @@ class OpenAIChatModel(ChatModel):
         self.provider = provider
         self._max_tokens_field = max_tokens_field
         self._allow_top_k = allow_top_k
-        self._secrets = tuple(s for s in secrets if s)
+        key = getattr(client, "api_key", None)  # a client the user built: its key is scrubbed too
+        self._secrets = tuple(s for s in (*secrets, key) if s and isinstance(s, str))
 
     async def aclose(self) -> None:
         if self._http is not None:

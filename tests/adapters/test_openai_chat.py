@@ -498,3 +498,10 @@ async def test_the_environment_proxy_is_used_and_no_proxy_is_honoured(
         with pytest.raises(ProviderUnavailableError, match="cannot reach"):
             await agent.chat("direct")
     assert len(openai_server.requests) == 1
+
+
+async def test_a_gzip_compressed_event_stream_is_read(openai_server: FakeOpenAIServer) -> None:
+    served = ["com", "pressed ", "tokens"]
+    openai_server.add(Script(text=served, gzip=True))
+    async with agent_for(openai_server) as agent:
+        assert await agent.chat("hi") == "compressed tokens"

@@ -55,6 +55,7 @@ class Script:
     malformed_after: int | None = None  # chunks sent before a chunk that is not JSON
     omit_done: bool = False  # no finish chunk and no [DONE]
     first_byte_delay: float = 0.0
+    gzip: bool = False  # a gateway that compresses the event stream
     chunk_delay: float = 0.0
 
 
@@ -123,6 +124,8 @@ class FakeOpenAIServer(FakeServer):
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "x-request-id": "req_123", **script.headers}
         )
+        if script.gzip:
+            response.enable_compression(web.ContentCoding.gzip)
         await response.prepare(request)
         try:
             await self._stream(request, response, body, script)
