@@ -137,7 +137,7 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "",
         "```bash",
         '.venv/bin/pip install -q -e ".[bench]"      # adds pydantic-ai, openai-agents, httpx, matplotlib',
-        ".venv/bin/python -m benchmarks.run          # about 15 minutes; rewrites this page and the chart",
+        ".venv/bin/python -m benchmarks.run          # about 30 minutes; rewrites this page and the chart",
         ".venv/bin/python -m benchmarks.run --smoke  # seconds: exact-text checks only (CI runs this)",
         "```",
         "",

@@ -128,7 +128,12 @@ class OpenAIChatModel(ChatModel):
                 response.close()  # abandoned or failed mid-stream: the connection must not be reused
 
     async def _status_error(self, response: Any, model: str, request_id: str | None) -> ProviderError:
-        raw = await response.read()
+        try:
+            raw = await response.read()
+        except Exception as e:  # the error body itself was cut off: the status still says what happened
+            if not is_transport_error(e):
+                raise
+            raw = b""
         try:
             body = _loads(raw)
         except ValueError:
@@ -233,6 +238,10 @@ class OpenAIChatModel(ChatModel):
                 headers=headers,
                 fallback=f"HTTP {e.status_code}: {text}" if text else str(e.message),
             )
+        if is_transport_error(e):  # raised by the transport outside the SDK's wrapping (an error body cut off)
+            cls = ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError
+            message = self.scrub(f"the connection broke: {type(e).__name__}: {e}")
+            return cls(message, provider=self.provider, model=model)
         return None
 
 

@@ -505,3 +505,24 @@ async def test_a_gzip_compressed_event_stream_is_read(openai_server: FakeOpenAIS
     openai_server.add(Script(text=served, gzip=True))
     async with agent_for(openai_server) as agent:
         assert await agent.chat("hi") == "compressed tokens"
+
+
+async def test_an_error_status_whose_body_is_cut_off_is_still_typed() -> None:
+    async def half_an_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 200\r\n\r\n{"error": {"mess')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(half_an_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with CreateAgent(
+            provider="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0
+        ) as agent:
+            with pytest.raises(ProviderUnavailableError):
+                await agent.chat("hi")
+            assert await agent.history() == []
+    finally:
+        server.close()
+        await server.wait_closed()
