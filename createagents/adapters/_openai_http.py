@@ -23,7 +23,7 @@ from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
-TokenProvider = Callable[[], Awaitable[str]]
+AsyncTokenProvider = Callable[[], Awaitable[str]]
 
 # The SDK's pool size and back-off, so the lean path behaves as the SDK would.
 MAX_CONNECTIONS = 1000
@@ -41,10 +41,10 @@ class Endpoint:
     query: Mapping[str, str]
     timeout: float | None
     max_retries: int
-    token: TokenProvider | None = None  # sent as `Authorization: Bearer <token>`, fetched per request
+    token: AsyncTokenProvider | None = None  # sent as `Authorization: Bearer <token>`, fetched per request
 
     @classmethod
-    def of(cls, client: Any, *, token: TokenProvider | None = None) -> Endpoint:
+    def of(cls, client: Any, *, token: AsyncTokenProvider | None = None) -> Endpoint:
         """Read an `AsyncOpenAI` / `AsyncAzureOpenAI` client's resolved settings."""
         from openai import AsyncAzureOpenAI, Omit
 

@@ -95,10 +95,7 @@ class OpenAIChatModel(ChatModel):
             except Exception as e:
                 if not is_transport_error(e):
                     raise
-                raise reader.error(
-                    ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError,
-                    f"the stream broke: {type(e).__name__}: {e}",
-                ) from e
+                raise self._broken(e, "the stream broke", request.model, request_id) from e
 
     @asynccontextmanager
     async def _lean_response(self, model: str, params: dict[str, Any]) -> AsyncIterator[_Opened]:
@@ -109,17 +106,12 @@ class OpenAIChatModel(ChatModel):
         except Exception as e:
             if not is_transport_error(e):
                 raise
-            cls = ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError
-            raise cls(
-                self.scrub(f"cannot reach the server: {type(e).__name__}: {e}"), provider=self.provider, model=model
-            ) from e
+            raise self._broken(e, "cannot reach the server", model) from e
         finished = False
         try:
-            headers = response.headers
-            request_id = headers.get("x-request-id") or headers.get("apim-request-id")
             if response.status >= 400:
-                raise await self._status_error(response, model, request_id)
-            yield response.content.iter_any(), request_id
+                raise await self._lean_status_error(response, model)
+            yield response.content.iter_any(), _request_id(response.headers)
             finished = True
         finally:
             if finished:
@@ -127,7 +119,7 @@ class OpenAIChatModel(ChatModel):
             else:
                 response.close()  # abandoned or failed mid-stream: the connection must not be reused
 
-    async def _status_error(self, response: Any, model: str, request_id: str | None) -> ProviderError:
+    async def _lean_status_error(self, response: Any, model: str) -> ProviderError:
         try:
             raw = await response.read()
         except Exception as e:  # the error body itself was cut off: the status still says what happened
@@ -138,15 +130,11 @@ class OpenAIChatModel(ChatModel):
             body = _loads(raw)
         except ValueError:
             body = None
-        text = raw.decode(errors="replace").strip()[:500]
-        return map_error_body(
-            self,
-            body if isinstance(body, Mapping) else {},
-            status=response.status,
-            model=model,
-            request_id=request_id,
-            headers=response.headers,
-            fallback=f"HTTP {response.status}: {text}" if text else f"HTTP {response.status}",
+        text = raw.decode(errors="replace")
+        short = text.strip()[:500]
+        default = f"HTTP {response.status}: {short}" if short else f"HTTP {response.status}"
+        return self._status_error(
+            response.status, body if isinstance(body, Mapping) else text, response.headers, model, default
         )
 
     @asynccontextmanager
@@ -158,11 +146,7 @@ class OpenAIChatModel(ChatModel):
             async with self.client.chat.completions.with_streaming_response.create(
                 model=model, messages=[], stream=True, extra_body=params
             ) as response:
-                headers = response.http_response.headers
-                yield (
-                    response.http_response.aiter_bytes(),
-                    headers.get("x-request-id") or headers.get("apim-request-id"),
-                )
+                yield response.http_response.aiter_bytes(), _request_id(response.http_response.headers)
         except ProviderError:
             raise
         except Exception as e:
@@ -216,6 +200,28 @@ class OpenAIChatModel(ChatModel):
             text = text.replace(secret, "***")
         return text
 
+    def _broken(self, e: BaseException, what: str, model: str, request_id: str | None = None) -> ProviderError:
+        """A transport failure, on either request path: a timeout, or the server out of reach."""
+        cls = ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError
+        return cls(
+            self.scrub(f"{what}: {type(e).__name__}: {e}"), provider=self.provider, model=model, request_id=request_id
+        )
+
+    def _status_error(
+        self, status: int, body: object, headers: Mapping[str, str], model: str, default: str
+    ) -> ProviderError:
+        """A status response -> our error; `body` is the parsed JSON, or the text of a gateway's error page."""
+        text = body.strip()[:500] if isinstance(body, str) else ""
+        return map_error_body(
+            self,
+            body if isinstance(body, Mapping) else {},
+            status=status,
+            model=model,
+            request_id=_request_id(headers),
+            headers=headers,
+            fallback=f"HTTP {status}: {text}" if text else default,
+        )
+
     def _map_sdk_error(self, e: Exception, model: str) -> ProviderError | None:
         import openai
 
@@ -226,22 +232,9 @@ class OpenAIChatModel(ChatModel):
                 self.scrub(f"cannot reach the server: {e.__cause__ or e}"), provider=self.provider, model=model
             )
         if isinstance(e, openai.APIStatusError):
-            headers = e.response.headers
-            body = e.body if isinstance(e.body, Mapping) else {}
-            text = e.body.strip()[:500] if isinstance(e.body, str) else ""  # a gateway's error page
-            return map_error_body(
-                self,
-                body,
-                status=e.status_code,
-                model=model,
-                request_id=e.request_id or headers.get("apim-request-id"),
-                headers=headers,
-                fallback=f"HTTP {e.status_code}: {text}" if text else str(e.message),
-            )
+            return self._status_error(e.status_code, e.body, e.response.headers, model, str(e.message))
         if is_transport_error(e):  # raised by the transport outside the SDK's wrapping (an error body cut off)
-            cls = ProviderTimeoutError if is_timeout(e) else ProviderUnavailableError
-            message = self.scrub(f"the connection broke: {type(e).__name__}: {e}")
-            return cls(message, provider=self.provider, model=model)
+            return self._broken(e, "the connection broke", model)
         return None
 
 
@@ -275,6 +268,10 @@ def map_error_body(
     if status == 404 and "model" not in message.lower():
         message += " (is base_url right? OpenAI-style servers serve under /v1)"
     return error_for_status(status, message, retry_after=retry_after(headers or {}), **kw)
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    return headers.get("x-request-id") or headers.get("apim-request-id")  # OpenAI's, or Azure API Management's
 
 
 def _refused(e: BaseException) -> bool:
@@ -444,7 +441,7 @@ def _map_tool(t: ToolSpec) -> dict[str, Any]:
 # -- clients -------------------------------------------------------------------
 
 
-def lean_endpoint(client: Any, api_key: str | TokenProvider | None) -> Endpoint | None:
+def lean_endpoint(client: Any, api_key: str | TokenProvider | None) -> Endpoint:
     """How `OpenAIChatModel` reaches a client we configured ourselves without the SDK's per-request objects."""
     return Endpoint.of(client, token=_async_provider(api_key) if callable(api_key) else None)
 
