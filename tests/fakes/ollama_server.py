@@ -28,6 +28,7 @@ class OllamaScript:
     # faults
     status: int | None = None
     error: str = "fake error"
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the status or the stream
     disconnect_after: int | None = None
     malformed_after: int | None = None
     in_stream_error: str | None = None
@@ -69,8 +70,8 @@ class FakeOllamaServer(FakeServer):
         if script.first_byte_delay:
             await asyncio.sleep(script.first_byte_delay)
         if script.status is not None:
-            return web.json_response({"error": script.error}, status=script.status)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            return web.json_response({"error": script.error}, status=script.status, headers=script.headers)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", **script.headers})
         await response.prepare(request)
         try:
             await self._stream(request, response, model, script)
