@@ -2,6 +2,7 @@
 
 import logging as _logging
 
+from .adapters.memory_store import InMemoryConversationStore
 from .adapters.structured_logging import configure_logging
 from .agent import CreateAgent
 from .application.conversation import Conversation
@@ -77,6 +78,7 @@ __all__ = [
     "CreateAgent",
     "CreateAgentsError",
     "EventHandler",
+    "InMemoryConversationStore",
     "MaxTurnsExceededError",
     "MetricsRecord",
     "MetricsSink",

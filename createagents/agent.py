@@ -7,18 +7,20 @@ environment variables.
 from __future__ import annotations
 
 import logging
+import math
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .adapters.structured_logging import LoggingSink, register_secret
-from .application.conversation import Conversation, Runtime
+from .application.batch import run_many
+from .application.conversation import Conversation, Runtime, Stateless
 from .application.loop import AgentSpec
 from .application.metrics import MetricsRecorder
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
-from .application.reply import EventHandler, Reply
+from .application.reply import Answer, EventHandler, Reply
 from .application.tools import Tool, ToolBox, to_tool
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
@@ -47,7 +49,7 @@ class CreateAgent:
         provider: str | ChatModel = "test",
         model: str | None = None,
         instructions: str | None = None,
-        tools: Iterable[object] = (),
+        tools: Iterable[object] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         base_url: str | None = None,
@@ -74,6 +76,8 @@ class CreateAgent:
             raise ConfigurationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         if instructions is not None and not isinstance(instructions, str):
             raise ConfigurationError(f"instructions must be a str, got {type(instructions).__name__}")
+        if tools is None:
+            tools = ()
         if isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
             raise ConfigurationError("tools must be a list of functions, tools or built-in tool names")
 
@@ -93,6 +97,7 @@ class CreateAgent:
                 extra=dict(provider_options or {}),
             ),
         )
+        self._model.check_settings(self.settings)  # what the provider cannot take fails now, not at the first chat
         self.model = model or getattr(self._model, "model", None) or "test"
         self.provider = self._model.provider
         self.instructions = instructions
@@ -108,6 +113,7 @@ class CreateAgent:
             from .adapters.memory_store import InMemoryConversationStore
 
             store = InMemoryConversationStore()
+        self._stateless = Stateless()
         self._runtime = Runtime(
             spec=AgentSpec(
                 model=self._model,
@@ -142,9 +148,47 @@ class CreateAgent:
         return conv
 
     def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
-        """Send a message on the default conversation: await the reply for text, iterate it for tokens."""
+        """Send a message on the default conversation: await the reply for text, iterate it for tokens.
+
+        Calls started together run concurrently; each sees the history committed
+        when it started and appends its own turn when it completes.
+        """
         self._runtime.ensure_open()
         return self._default.chat(message, handler=handler)
+
+    def ask(self, message: str, *, handler: EventHandler | None = None) -> Reply:
+        """A one-shot call that reads and writes no history: the same `Reply` as `chat`.
+
+        For independent questions, fan-outs with `asyncio.gather`, and servers
+        that keep no per-user memory: nothing is stored, however many calls.
+        """
+        return self._runtime.reply(message, handler, "", self._stateless)
+
+    async def chat_many(
+        self,
+        prompts: Iterable[str],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = False,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> list[Answer | Exception]:
+        """Stateless calls (as `ask`) for many prompts, at most `concurrency` at a time; answers in input order.
+
+        The first failure cancels the rest and is raised; with `return_exceptions=True`
+        a failed prompt's exception takes its place in the list instead. `progress`
+        (plain or async) is called with (done, total) after each prompt.
+        """
+        self._runtime.ensure_open()
+        return await run_many(
+            self._ask_answer,
+            prompts,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+        )
+
+    async def _ask_answer(self, message: str) -> Answer:
+        return await self.ask(message)
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
@@ -154,8 +198,9 @@ class CreateAgent:
     async def history(self) -> list[Message]:
         return await self._default.history()
 
-    async def clear_history(self) -> None:
-        await self._default.clear_history()
+    def clear_history(self) -> Awaitable[None]:
+        """Forget the default conversation's history; `await` it (a plain call clears all the same)."""
+        return self._default.clear_history()
 
     # -- metrics -------------------------------------------------------------
 
@@ -228,8 +273,14 @@ def _resolve_tool(obj: object) -> Tool:
 
 
 def _check_positive(name: str, value: object, types: type | tuple[type, ...]) -> None:
-    if isinstance(value, bool) or not isinstance(value, types) or value <= 0:  # type: ignore[operator]
-        raise ConfigurationError(f"{name} must be a number greater than 0, got {value!r}")
+    """NaN passes `> 0` checks the wrong way and infinity overflows timers: both are refused."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, types)
+        or not math.isfinite(value)  # type: ignore[arg-type]
+        or value <= 0  # type: ignore[operator]
+    ):
+        raise ConfigurationError(f"{name} must be a finite number greater than 0, got {value!r}")
 
 
 __all__: Sequence[str] = ["CreateAgent"]

@@ -24,7 +24,8 @@ from createagents import (
     ToolSpec,
     UserMessage,
 )
-from createagents.application.conversation import trim_history
+from createagents.domain.errors import ProviderUnavailableError
+from createagents.domain.history import trim_history
 from createagents.domain.messages import AssistantMessage
 from createagents.testing import FunctionModel, tool_call
 
@@ -117,24 +118,63 @@ def test_trim_never_orphans_a_tool_result() -> None:
     assert trim_history(turn1, 2) == turn1  # the last turn is kept whole
 
 
-async def test_turns_on_one_conversation_are_serialized_others_run_concurrently() -> None:
-    active = 0
-    peak = 0
-    both_here = asyncio.Barrier(2)
+async def test_turns_on_one_conversation_run_concurrently_and_append_whole_turns() -> None:
+    all_here = asyncio.Barrier(4)
+    seen: dict[str, int] = {}
 
     async def model(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        await asyncio.sleep(0.02)
-        yield "ok"
-        active -= 1
+        seen[str(messages[-1].content)] = len(messages)
+        if len(seen) <= 4:
+            await asyncio.wait_for(all_here.wait(), 5)  # only passes if the four turns run at once
+        yield f"re {messages[-1].content}"
 
     agent = CreateAgent(provider=FunctionModel(model))
-    await asyncio.gather(*(agent.chat(f"m{i}") for i in range(4)))
-    assert peak == 1
-    history = await agent.history()
-    assert [m.role for m in history] == ["user", "assistant"] * 4
+    texts = await asyncio.gather(*(agent.chat(f"m{i}") for i in range(4)))
+    assert texts == [f"re m{i}" for i in range(4)]
+    assert seen == {f"m{i}": 1 for i in range(4)}  # each saw only what was committed before it began
+    history = [m.content for m in await agent.history()]
+    assert len(history) == 8
+    pairs = list(zip(history[::2], history[1::2], strict=True))
+    assert sorted(pairs) == [(f"m{i}", f"re m{i}") for i in range(4)]  # contiguous, nothing lost
+    await agent.chat("next")
+    assert seen["next"] == 9  # sequential use keeps the full memory
+
+
+async def test_gather_on_one_agent_runs_in_parallel() -> None:
+    async def slow(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
+        await asyncio.sleep(0.3)
+        yield "ok"
+
+    agent = CreateAgent(provider=FunctionModel(slow))
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(*(agent.chat(f"q{i}") for i in range(10)))
+    assert asyncio.get_running_loop().time() - started < 1.5  # ten calls of 0.3 s, one after another: 3 s
+    assert len(await agent.history()) == 20
+
+
+async def test_a_failed_or_cancelled_turn_appends_nothing_while_others_commit() -> None:
+    release = asyncio.Event()
+
+    async def model(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
+        last = str(messages[-1].content)
+        if last == "boom":
+            raise ProviderUnavailableError("down")
+        if last == "hang":
+            await release.wait()
+        yield "ok " + last
+
+    agent = CreateAgent(provider=FunctionModel(model))
+    hang = asyncio.create_task(agent.chat("hang"))
+    results = await asyncio.gather(agent.chat("boom"), agent.chat("fine"), return_exceptions=True)
+    assert isinstance(results[0], ProviderUnavailableError) and results[1] == "ok fine"
+    hang.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await hang
+    assert [m.content for m in await agent.history()] == ["fine", "ok fine"]
+
+
+async def test_different_conversations_run_concurrently() -> None:
+    both_here = asyncio.Barrier(2)
 
     async def meet(messages: list[Message], tools: list[ToolSpec]) -> AsyncIterator[object]:
         await asyncio.wait_for(both_here.wait(), 5)  # only passes if two conversations run at once

@@ -40,6 +40,7 @@ from ..domain.messages import (
 from ..domain.settings import ModelSettings
 from ._errors import error_for_status, is_timeout, is_transport_error
 from ._openai_http import Endpoint, HttpPoster, retry_after
+from ._secrets import mask_secrets
 from ._sse import sse_data
 
 _loads = json.loads
@@ -185,20 +186,21 @@ class OpenAIChatModel(ChatModel):
         if s.think is not None and s.think is not False:
             out["reasoning_effort"] = "medium" if s.think is True else s.think
         if s.top_k is not None:
-            if not self._allow_top_k:
-                raise ConfigurationError(
-                    f"setting 'top_k' is not supported by {self.provider}; "
-                    "it is sent only to OpenAI-compatible servers (vLLM, llama.cpp, ...)"
-                )
+            self.check_settings(s)
             out["top_k"] = s.top_k  # not an OpenAI parameter; vLLM, llama.cpp and others take it
         return out
+
+    def check_settings(self, settings: ModelSettings) -> None:
+        if settings.top_k is not None and not self._allow_top_k:
+            raise ConfigurationError(
+                f"setting 'top_k' is not supported by {self.provider}; "
+                "it is sent only to OpenAI-compatible servers (vLLM, llama.cpp, ...)"
+            )
 
     # -- errors --------------------------------------------------------------
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, self._secrets)
 
     def _broken(self, e: BaseException, what: str, model: str, request_id: str | None = None) -> ProviderError:
         """A transport failure, on either request path: a timeout, or the server out of reach."""

@@ -16,18 +16,14 @@ from typing import IO, Any
 
 from ..application.ports import MetricsSink
 from ..domain.metrics import MetricsRecord
+from ._secrets import mask_secrets, register_secret
+
+__all__ = ["LoggingSink", "configure_logging", "register_secret"]
 
 LOGGER_NAME = "createagents"
 _SECRET_KEYS = frozenset({"api_key", "api-key", "authorization", "password", "secret", "token", "access_token"})
-_secrets: set[str] = set()
 _std = logging.getLogger(LOGGER_NAME)
 _state: dict[str, Any] = {"json": False, "handler": None, "logger": None}
-
-
-def register_secret(value: str) -> None:
-    """A value (an API key) that must never appear in a log line."""
-    if value:
-        _secrets.add(value)
 
 
 def _mask(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -35,10 +31,7 @@ def _mask(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[st
         if key.lower() in _SECRET_KEYS:
             event[key] = "***"
         elif isinstance(value, str):
-            for secret in _secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
-            event[key] = value
+            event[key] = mask_secrets(value)
     return event
 
 

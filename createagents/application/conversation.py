@@ -1,17 +1,16 @@
-"""Conversations: one history each, one turn at a time, committed only when a turn completes."""
+"""Conversations: one history each; turns run concurrently and each appends its messages once, when it completes."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..domain.errors import AgentClosedError, ConfigurationError
-from ..domain.events import RunEvent
 from ..domain.messages import Message, UserMessage
-from .loop import AgentSpec, Notify, run_turn
+from .loop import AgentSpec, Notify, TurnScope, run_turn
 from .ports import ConversationStore
 from .reply import EventHandler, Reply
 
@@ -69,25 +68,44 @@ class Runtime:
         if self.closed:
             raise AgentClosedError("this agent was closed; create a new one")
 
+    def reply(self, message: str, handler: EventHandler | None, conversation_id: str, scope: TurnScope) -> Reply:
+        """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent."""
+        check_message(message)
+        if handler is not None and not isinstance(handler, EventHandler):
+            raise ConfigurationError("handler must be an instance of an EventHandler subclass")
+        self.ensure_open()
+        spec, notify = self.spec, self.notify
+        return Reply(
+            lambda: run_turn(spec, scope, UserMessage(content=message), conversation_id=conversation_id, notify=notify),
+            handler=handler,
+            label=message,
+        )
+
+
+def check_message(message: object) -> None:
+    """A user message must be text with something in it: an empty one would cost a model call for nothing."""
+    if not isinstance(message, str):
+        raise ConfigurationError(f"message must be a str, got {type(message).__name__}")
+    if not message.strip():
+        raise ConfigurationError("message is empty; send some text")
+
 
 class Conversation:
-    """An independent history on an agent's settings; concurrent turns on it are serialized."""
+    """An independent history on an agent's settings.
 
-    __slots__ = ("__weakref__", "_lock", "_runtime", "id")
+    Turns on it run concurrently: each reads the history committed when it
+    starts and, when it completes, appends its messages in one atomic step.
+    """
+
+    __slots__ = ("__weakref__", "_runtime", "id")
 
     def __init__(self, conversation_id: str, runtime: Runtime) -> None:
         self.id = conversation_id
         self._runtime = runtime
-        self._lock = asyncio.Lock()
 
     def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
         """Send a user message; the returned reply runs the turn when consumed."""
-        if not isinstance(message, str):
-            raise ConfigurationError(f"message must be a str, got {type(message).__name__}")
-        if handler is not None and not isinstance(handler, EventHandler):
-            raise ConfigurationError("handler must be an instance of an EventHandler subclass")
-        self._runtime.ensure_open()
-        return Reply(lambda: self._turn(message), handler=handler)
+        return self._runtime.reply(message, handler, self.id, _Scope(self._runtime, self.id))
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts and notebooks."""
@@ -97,62 +115,78 @@ class Conversation:
     async def history(self) -> list[Message]:
         return await self._runtime.store.load(self.id)
 
-    async def clear_history(self) -> None:
-        async with self._lock:
-            await self._runtime.store.save(self.id, [])
+    def clear_history(self) -> Awaitable[None]:
+        """Forget the history. Await it; called without `await`, it clears all the same.
 
-    def _turn(self, message: str) -> AsyncGenerator[RunEvent, None]:
-        return run_turn(
-            self._runtime.spec,
-            _Scope(self),
-            UserMessage(content=message),
-            conversation_id=self.id,
-            notify=self._runtime.notify,
-        )
+        In async code the clearing is scheduled at once (and awaiting waits for
+        it); in a plain script, with no event loop running, it runs to the end
+        before returning. Turns already in flight still append their messages.
+        """
+        runtime = self._runtime
+        runtime.ensure_open()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            runtime.sync.run(runtime.store.clear(self.id))
+            return _Done()
+        task = loop.create_task(runtime.store.clear(self.id))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+        return task
+
+
+_pending: set[asyncio.Task[None]] = set()  # clears nobody awaited, kept until they finish
+
+
+class _Done:
+    """An awaitable that is already complete."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
 
 
 class _Scope:
-    """One turn's hold on a conversation: the lock, the history read at the start, the commit."""
+    """One turn's view of a conversation: the history as committed when it starts, one append at the end."""
 
-    __slots__ = ("_conversation", "_history")
+    __slots__ = ("_id", "_runtime")
 
-    def __init__(self, conversation: Conversation) -> None:
-        self._conversation = conversation
-        self._history: list[Message] = []
+    def __init__(self, runtime: Runtime, conversation_id: str) -> None:
+        self._runtime = runtime
+        self._id = conversation_id
 
     async def __aenter__(self) -> list[Message]:
-        conversation = self._conversation
-        await conversation._lock.acquire()
+        runtime = self._runtime
+        runtime.ensure_open()
+        runtime.store.hold(self._id)
         try:
-            conversation._runtime.ensure_open()
-            self._history = await conversation._runtime.store.load(conversation.id)
+            return await runtime.store.load(self._id)
         except BaseException:
-            conversation._lock.release()
+            runtime.store.release(self._id)
             raise
-        return self._history
 
     async def __aexit__(self, *exc: object) -> None:
-        self._conversation._lock.release()
+        self._runtime.store.release(self._id)
 
     async def commit(self, messages: Sequence[Message]) -> None:
-        runtime = self._conversation._runtime
-        kept = trim_history([*self._history, *messages], runtime.history_max_size)
-        await runtime.store.save(self._conversation.id, kept)
+        runtime = self._runtime
+        await runtime.store.append(self._id, messages, max_size=runtime.history_max_size)
+
+
+class Stateless:
+    """The scope of a one-shot call: no history read, nothing appended."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Sequence[Message]:
+        return ()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def commit(self, messages: Sequence[Message]) -> None:
+        return None
 
 
 async def _await(reply: Reply) -> str:
     return await reply
-
-
-def trim_history(messages: Sequence[Message], max_size: int | None) -> list[Message]:
-    """Keep at most `max_size` messages, cut at a user message so no tool result loses its call.
-
-    When even the last turn is longer than `max_size`, that whole turn is kept.
-    """
-    if max_size is None or len(messages) <= max_size:
-        return list(messages)
-    user_starts = [i for i, m in enumerate(messages) if isinstance(m, UserMessage)]
-    for i in user_starts:
-        if len(messages) - i <= max_size:
-            return list(messages[i:])
-    return list(messages[user_starts[-1] :]) if user_starts else list(messages[-max_size:])

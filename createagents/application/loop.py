@@ -98,7 +98,7 @@ class _Round:
 
 
 class TurnScope(Protocol):
-    """The history a turn reads and commits to, held (locked) for the whole turn."""
+    """The history a turn reads when it starts and appends its messages to when it completes."""
 
     async def __aenter__(self) -> Sequence[Message]: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -182,7 +182,7 @@ async def run_turn(
                 text="".join(text),
             )
     except BaseException as e:
-        notify(RunFailed(error=_stopped(e)))
+        notify(RunFailed(error=_stopped(e), cancelled=isinstance(e, asyncio.CancelledError | GeneratorExit)))
         raise
 
 

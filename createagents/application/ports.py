@@ -40,20 +40,44 @@ class ChatModel(ABC):
     def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         """Stream one model response."""
 
+    def check_settings(self, settings: ModelSettings) -> None:
+        """Raise `ConfigurationError` for settings this provider cannot honour; called when an agent is built."""
+
     async def aclose(self) -> None:
         """Release clients and connections; the default has none."""
 
 
 class ConversationStore(ABC):
-    """Where conversation histories live between turns."""
+    """Where conversation histories live between turns.
+
+    A turn reads the history once, when it starts (`load`), and when it
+    completes adds all its messages with one `append`. `append` must be atomic
+    and contiguous: concurrent turns on one conversation (in this process or,
+    for a shared store, in others) never interleave their messages and never
+    lose one. A failed or cancelled turn calls nothing.
+    """
 
     @abstractmethod
     async def load(self, conversation_id: str) -> list[Message]:
-        """The history, oldest first; empty for an unknown id."""
+        """The committed history, oldest first; empty for an unknown id."""
 
     @abstractmethod
-    async def save(self, conversation_id: str, messages: Sequence[Message]) -> None:
-        """Replace the history with `messages`."""
+    async def append(self, conversation_id: str, messages: Sequence[Message], *, max_size: int | None = None) -> None:
+        """Add one turn's `messages` after the committed history, in one atomic step.
+
+        With `max_size`, the oldest messages are then dropped by the rule of
+        `createagents.domain.history.trim_history`, in the same step.
+        """
+
+    @abstractmethod
+    async def clear(self, conversation_id: str) -> None:
+        """Forget the history; turns already in flight still append theirs."""
+
+    def hold(self, conversation_id: str) -> None:
+        """A turn started on this conversation: a store that evicts must keep it until `release`."""
+
+    def release(self, conversation_id: str) -> None:
+        """The turn that called `hold` ended (completed, failed or cancelled)."""
 
     async def aclose(self) -> None:
         """Release connections; the default has none."""

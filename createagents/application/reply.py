@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import warnings
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
-from ..domain.errors import ReplyConsumedError
-from ..domain.events import RunEvent, RunFailed, RunFinished, TextDelta
+from ..domain.errors import ConfigurationError, ReplyConsumedError
+from ..domain.events import (
+    ModelCallFinished,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from ..domain.messages import Message, ToolCall, Usage
 
 
@@ -31,18 +44,29 @@ class EventHandler:
 
     Methods may be plain or `async def`; `on_unknown_event` receives kinds
     this class does not name (added in later versions). Pass it as
-    `agent.chat(msg, handler=...)`, then consume the reply as usual.
+    `agent.chat(msg, handler=...)`, then consume the reply as usual. A
+    cancelled or closed run reaches `on_run_failed` with `event.cancelled` set.
+    A subclass with an `on_*` method that names no event kind is refused when
+    it is instantiated: ported code would otherwise never be called.
     """
 
-    def on_run_started(self, event: Any) -> Any: ...
-    def on_text_delta(self, event: Any) -> Any: ...
-    def on_thinking_delta(self, event: Any) -> Any: ...
-    def on_tool_call_delta(self, event: Any) -> Any: ...
-    def on_tool_call_started(self, event: Any) -> Any: ...
-    def on_tool_call_finished(self, event: Any) -> Any: ...
-    def on_model_call_finished(self, event: Any) -> Any: ...
-    def on_run_finished(self, event: Any) -> Any: ...
-    def on_run_failed(self, event: Any) -> Any: ...
+    _checked: ClassVar[set[type]] = set()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> EventHandler:
+        if cls not in EventHandler._checked:
+            _check_handler_class(cls)
+            EventHandler._checked.add(cls)
+        return super().__new__(cls)
+
+    def on_run_started(self, event: RunStarted) -> Any: ...
+    def on_text_delta(self, event: TextDelta) -> Any: ...
+    def on_thinking_delta(self, event: ThinkingDelta) -> Any: ...
+    def on_tool_call_delta(self, event: ToolCallDelta) -> Any: ...
+    def on_tool_call_started(self, event: ToolCallStarted) -> Any: ...
+    def on_tool_call_finished(self, event: ToolCallFinished) -> Any: ...
+    def on_model_call_finished(self, event: ModelCallFinished) -> Any: ...
+    def on_run_finished(self, event: RunFinished) -> Any: ...
+    def on_run_failed(self, event: RunFailed) -> Any: ...
     def on_unknown_event(self, event: Any) -> Any: ...
 
     async def _dispatch(self, event: RunEvent) -> None:
@@ -50,6 +74,23 @@ class EventHandler:
         result = method(event)
         if inspect.isawaitable(result):
             await result
+
+
+def _check_handler_class(cls: type) -> None:
+    known = {name for name in vars(EventHandler) if name.startswith("on_")}
+    unknown = sorted(
+        name
+        for klass in cls.__mro__
+        if klass is not EventHandler and klass is not object
+        for name, value in vars(klass).items()
+        if name.startswith("on_") and name not in known and callable(value)
+    )
+    if unknown:
+        kinds = ", ".join(sorted(k.removeprefix("on_") for k in known))
+        raise ConfigurationError(
+            f"{cls.__name__} defines {', '.join(unknown)}, which match no event kind; "
+            f"handler methods are on_<kind> for the kinds {kinds}"
+        )
 
 
 class Reply(Coroutine[Any, Any, Answer]):
@@ -65,11 +106,17 @@ class Reply(Coroutine[Any, Any, Answer]):
     """
 
     def __init__(
-        self, run: Callable[[], AsyncGenerator[RunEvent, None]], *, handler: EventHandler | None = None
+        self,
+        run: Callable[[], AsyncGenerator[RunEvent, None]],
+        *,
+        handler: EventHandler | None = None,
+        label: str = "",
     ) -> None:
         self._run = run
         self._handler = handler
+        self._label = label
         self._events: AsyncGenerator[RunEvent, None] | None = None
+        self._stream: AsyncGenerator[Any, None] | None = None
         self._consumed = False
         self._finished: RunFinished | None = None
         self._waiter: Coroutine[Any, Any, Answer] | None = None
@@ -118,8 +165,16 @@ class Reply(Coroutine[Any, Any, Answer]):
         self._events = self._run()
         return self._events
 
-    async def events(self) -> AsyncGenerator[RunEvent, None]:
-        """Typed run events; on failure a `RunFailed` event comes last, then the error is raised."""
+    def events(self) -> AsyncGenerator[RunEvent, None]:
+        """Typed run events; on failure a `RunFailed` event comes last, then the error is raised.
+
+        A cancellation of the consuming task comes as a `RunFailed` with
+        `cancelled` set, then the `CancelledError` is raised.
+        """
+        self._stream = self._events_stream()
+        return self._stream
+
+    async def _events_stream(self) -> AsyncGenerator[RunEvent, None]:
         events = self._start()
         handler = self._handler
         try:
@@ -132,6 +187,18 @@ class Reply(Coroutine[Any, Any, Answer]):
                     yield event
         except Exception as e:
             yield await self._failed(e)
+            raise
+        except asyncio.CancelledError as e:
+            if self._finished is None:
+                failed = await self._failed(e)
+                try:
+                    yield failed
+                finally:
+                    raise e  # even when the consumer stops here: a cancellation is never swallowed
+            raise
+        except GeneratorExit as e:
+            if self._finished is None:  # the consumer stopped before the end
+                await self._failed(e)
             raise
 
     async def _tokens(self) -> AsyncGenerator[str, None]:
@@ -147,19 +214,23 @@ class Reply(Coroutine[Any, Any, Answer]):
                         yield event.text
                     elif type(event) is RunFinished:
                         self._finished = event
-        except Exception as e:
+        except (Exception, asyncio.CancelledError, GeneratorExit) as e:
             await self._failed(e)
             raise
 
-    async def _failed(self, e: Exception) -> RunFailed:
-        self.error = e
-        failed = RunFailed(error=e)
+    async def _failed(self, e: BaseException) -> RunFailed:
+        """Record the failure and tell the handler; a stop from outside is reported as a cancellation."""
+        cancelled = isinstance(e, asyncio.CancelledError | GeneratorExit)
+        error = asyncio.CancelledError("the reply was closed") if isinstance(e, GeneratorExit) else e
+        self.error = error
+        failed = RunFailed(error=error, cancelled=cancelled)
         if self._handler is not None:
             await self._handler._dispatch(failed)
         return failed
 
     def __aiter__(self) -> AsyncGenerator[str, None]:
-        return self._tokens()
+        self._stream = self._tokens()
+        return self._stream
 
     async def _wait(self) -> Answer:
         async with aclosing(self._tokens()) as tokens:
@@ -180,17 +251,32 @@ class Reply(Coroutine[Any, Any, Answer]):
         return self._coroutine().send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:  # type: ignore[override]
+        if self._events is None:
+            self._consumed = True  # a task cancelled before it ran: it never started, as for a coroutine
         return self._coroutine().throw(typ, val, tb)
 
     def close(self) -> None:
+        self._consumed = True  # closed before it ran: nothing to warn about, as for a coroutine
         if self._waiter is not None:
             self._waiter.close()
 
     async def aclose(self) -> None:
         """Stop the run: the provider stream is closed and the history stays as it was."""
         self._consumed = True
+        if self._stream is not None:  # what the consumer iterates: closing it tells the handler too
+            await self._stream.aclose()
         if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_consumed", True):  # as Python warns for a coroutine nobody awaited
+            text = self._label if len(self._label) <= 40 else self._label[:37] + "..."
+            warnings.warn(
+                f"the reply to {text!r} was never awaited or iterated, so nothing was sent; "
+                "use `await agent.chat(...)` or `async for token in agent.chat(...)`",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     async def __aenter__(self) -> Reply:
         return self

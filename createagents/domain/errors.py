@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 
 class CreateAgentsError(Exception):
-    """Root of every error createagents raises on purpose."""
+    """Root of every error createagents raises on purpose; `message` is the text without context."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        self.message = message
+        super().__init__(message, *args)
 
 
 class ConfigurationError(CreateAgentsError, ValueError):

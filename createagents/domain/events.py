@@ -122,9 +122,14 @@ class RunFinished:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFailed:
-    """The run stopped with an error; the history is as it was before the turn."""
+    """The run stopped with an error, or was cancelled; the history is as it was before the turn.
+
+    A cancelled task, a timeout around the reply, `break` out of its stream or
+    `aclose()` all end a run this way, with `error` an `asyncio.CancelledError`.
+    """
 
     error: BaseException
+    cancelled: bool = False  # stopped from outside rather than failing
     kind: ClassVar[Literal["run_failed"]] = "run_failed"
 
 

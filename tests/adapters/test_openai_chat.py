@@ -129,11 +129,17 @@ async def test_settings_are_mapped_to_the_wire(openai_server: FakeOpenAIServer) 
     assert body["top_k"] == 5 and body["reasoning_effort"] == "high"
 
 
-async def test_top_k_is_refused_for_openai_itself() -> None:
-    agent = CreateAgent(provider="openai", model="gpt-4o-mini", api_key="sk-x", config={"top_k": 3}, max_retries=0)
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_top_k_is_refused_when_the_agent_is_built(provider: str) -> None:
+    # config is validated per provider at construction, not at the first chat
     with pytest.raises(ConfigurationError, match="top_k"):
-        await agent.chat("hi")
-    await agent.aclose()
+        CreateAgent(
+            provider=provider,
+            model="gpt-4o-mini",
+            api_key="sk-x",
+            base_url="https://example.openai.azure.com" if provider == "azure" else None,
+            config={"top_k": 3},
+        )
 
 
 async def test_thinking_is_kept_apart_from_the_text(openai_server: FakeOpenAIServer) -> None:

@@ -192,7 +192,9 @@ async def test_aclose_mid_stream_closes_the_provider_stream_and_keeps_history() 
                 break
     assert closed.is_set()
     assert await agent.history() == []
-    assert not reply.done
+    assert reply.done and isinstance(reply.error, asyncio.CancelledError)  # closed early counts as cancelled
+    with pytest.raises(RuntimeError, match="failed"):
+        reply.text  # noqa: B018
 
 
 async def test_cancelling_the_task_closes_the_stream_and_keeps_history() -> None:
