@@ -21,6 +21,7 @@ from .application.loop import AgentSpec
 from .application.metrics import MetricsRecorder
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
 from .application.reply import Answer, EventHandler, Reply
+from .application.tool_threads import DEFAULT_TOOL_THREADS, ToolThreads
 from .application.tools import Tool, ToolBox, to_tool
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
@@ -60,6 +61,7 @@ class CreateAgent:
         provider_options: Mapping[str, Any] | None = None,
         max_turns: int = 10,
         tool_timeout: float = 60.0,
+        tool_threads: int = DEFAULT_TOOL_THREADS,
         history_max_size: int | None = None,
         store: ConversationStore | None = None,
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
@@ -70,6 +72,7 @@ class CreateAgent:
         _check_positive("tool_timeout", tool_timeout, (int, float))
         _check_positive("timeout", timeout, (int, float))
         _check_positive("metrics_limit", metrics_limit, int)
+        _check_positive("tool_threads", tool_threads, int)
         if history_max_size is not None:
             _check_positive("history_max_size", history_max_size, int)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -104,7 +107,8 @@ class CreateAgent:
         sinks = list(metrics_sinks)
         if not all(isinstance(s, MetricsSink) or callable(s) for s in sinks):
             raise ConfigurationError("metrics_sinks must be MetricsSink objects or callables taking a record")
-        self._metrics = MetricsRecorder(limit=metrics_limit, sinks=[LoggingSink(), *sinks])
+        threads = ToolThreads(tool_threads)
+        self._metrics = MetricsRecorder(limit=metrics_limit, sinks=[LoggingSink(), *sinks], tool_threads=threads)
         self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe]
         self._observers += [o.observe if isinstance(o, RunObserver) else o for o in observers]
         if not all(callable(o) for o in self._observers):
@@ -119,7 +123,7 @@ class CreateAgent:
                 model=self._model,
                 model_name=self.model,
                 instructions=instructions,
-                toolbox=ToolBox(self.tools, default_timeout=float(tool_timeout)),
+                toolbox=ToolBox(self.tools, default_timeout=float(tool_timeout), threads=threads),
                 settings=self.settings,
                 max_turns=max_turns,
             ),

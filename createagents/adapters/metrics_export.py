@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +23,7 @@ def to_json(recorder: MetricsRecorder, path: str | Path | None = None) -> str:
         allow_nan=False,
     )
     if path is not None:
-        Path(path).write_text(text)
+        write_atomically(Path(path), text)
     return text
 
 
@@ -33,7 +36,7 @@ def records_from_json(text: str) -> list[MetricsRecord]:
 def to_prometheus(recorder: MetricsRecorder, path: str | Path | None = None) -> str:
     """Prometheus text exposition of the exact running totals; written to `path` when given."""
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
     class Collector:
         def collect(self) -> Iterable[Any]:
@@ -62,14 +65,37 @@ def to_prometheus(recorder: MetricsRecorder, path: str | Path | None = None) -> 
             for (tool, status), t in sorted(recorder.tool_totals.items()):
                 tools.add_metric([tool, status], t.count)
                 duration.add_metric([tool, status], _buckets(t), sum_value=t.seconds)
-            return [calls, tokens, latency, tools, duration]
+            threads = GaugeMetricFamily(
+                "createagents_tool_threads",
+                "Threads of the agent's sync-tool pool: size, running a call, stuck past a tool timeout.",
+                labels=["state"],
+            )
+            for state, value in recorder.thread_gauges().items():
+                threads.add_metric([state], value)
+            return [calls, tokens, latency, tools, duration, threads]
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())  # type: ignore[arg-type]
     text = generate_latest(registry).decode()
     if path is not None:
-        Path(path).write_text(text)
+        write_atomically(Path(path), text)
     return text
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a temporary file beside `path`, then rename it over `path`.
+
+    A reader (a Prometheus textfile collector) sees the old file or the new
+    one, never half of one, as with `prometheus_client.write_to_textfile`.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _buckets(t: Totals) -> list[tuple[str, float]]:

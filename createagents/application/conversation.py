@@ -88,6 +88,13 @@ def check_message(message: object) -> None:
         raise ConfigurationError(f"message must be a str, got {type(message).__name__}")
     if not message.strip():
         raise ConfigurationError("message is empty; send some text")
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate: no provider can be sent this
+        raise ConfigurationError(
+            f"message cannot be encoded as UTF-8 ({e.reason} at position {e.start}); "
+            "decode your input with errors='replace' first"
+        ) from None
 
 
 class Conversation:

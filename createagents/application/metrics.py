@@ -19,6 +19,7 @@ from typing import Any
 from ..domain.events import ModelCallFinished, RunEvent, ToolCallFinished
 from ..domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
 from .ports import MetricsSink, RunObserver
+from .tool_threads import ToolThreads
 
 _log = logging.getLogger("createagents")
 
@@ -79,7 +80,10 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 class MetricsRecorder(RunObserver):
     """The default recorder of an agent: the last `limit` records, exact totals, and forwarding to sinks."""
 
-    def __init__(self, *, limit: int = 10_000, sinks: Iterable[Sink] = ()) -> None:
+    def __init__(
+        self, *, limit: int = 10_000, sinks: Iterable[Sink] = (), tool_threads: ToolThreads | None = None
+    ) -> None:
+        self.tool_threads = tool_threads
         self.records: deque[MetricsRecord] = deque(maxlen=limit)
         self.model_totals: dict[tuple[str, str, str], Totals] = {}  # (provider, model, status)
         self.tool_totals: dict[tuple[str, str], Totals] = {}  # (tool, status)
@@ -148,7 +152,15 @@ class MetricsRecorder(RunObserver):
             "tool_error_rate": tool_errors / tool_calls if tool_calls else 0.0,
             "tool_duration": percentiles([r.duration for r in tools]),
             "records_kept": len(self.records),
+            "tool_threads": self.thread_gauges(),
         }
+
+    def thread_gauges(self) -> dict[str, int]:
+        """The sync-tool pool now: its size, threads running a call, and those stuck past a timeout."""
+        pool = self.tool_threads
+        if pool is None:
+            return {"size": 0, "busy": 0, "stuck": 0}
+        return {"size": pool.size, "busy": pool.busy, "stuck": pool.stuck}
 
 
 def _totals() -> Totals:

@@ -11,8 +11,13 @@ result for the model: the run goes on and the model can recover.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import datetime
+import enum
 import inspect
 import json
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -22,8 +27,9 @@ from typing import Any, ClassVar, overload
 from ..domain.errors import ConfigurationError
 from ..domain.events import ToolCallFinished
 from ..domain.messages import ToolCall, ToolSpec
+from .tool_threads import Job, ToolThreads
 
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # the providers' rule, matched in full (`$` allows a final newline)
 
 
 class Tool:
@@ -42,12 +48,14 @@ class Tool:
             raise ConfigurationError(f"a tool must be callable, got {fn!r}")
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise ConfigurationError(
                 f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'; name it with @tool(name=...)"
             )
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"tool {self.name!r}: timeout must be > 0, got {timeout!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf
+        ):
+            raise ConfigurationError(f"tool {self.name!r}: timeout must be a finite number > 0, got {timeout!r}")
         self.timeout = timeout
         self.secret_args = frozenset(secret_args)
         doc_summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
@@ -71,10 +79,14 @@ class Tool:
                 text = text.replace(str(value), "***")
         return text
 
-    async def __call__(self, arguments: Mapping[str, Any]) -> Any:
-        """Validate `arguments` and call the function; sync functions run in a worker thread."""
+    def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments for the function, validated (and coerced) by the schema."""
         validated = self._model.model_validate(arguments)
-        kwargs = {k: getattr(validated, k) for k in type(validated).model_fields}
+        return {k: getattr(validated, k) for k in type(validated).model_fields}
+
+    async def __call__(self, arguments: Mapping[str, Any]) -> Any:
+        """Validate `arguments` and call the function, for direct use; in a run, the agent's `ToolBox` calls it."""
+        kwargs = self.bind(arguments)
         if self.is_async:
             return await self.fn(**kwargs)
         result = await asyncio.to_thread(self.fn, **kwargs)
@@ -147,9 +159,13 @@ def to_tool(obj: object) -> Tool:
 
 
 class ToolBox:
-    """The tools of one agent, by name, and the running of a model turn's calls."""
+    """The tools of one agent, by name, and the running of a model turn's calls.
 
-    def __init__(self, tools: Iterable[Tool], *, default_timeout: float) -> None:
+    Sync tools run on `threads`, a bounded pool of the agent's own (see
+    `tool_threads`), never on the event loop's default executor.
+    """
+
+    def __init__(self, tools: Iterable[Tool], *, default_timeout: float, threads: ToolThreads | None = None) -> None:
         self.tools: dict[str, Tool] = {}
         for t in tools:
             if t.name in self.tools:
@@ -157,6 +173,7 @@ class ToolBox:
             self.tools[t.name] = t
         self.specs = tuple(t.spec for t in self.tools.values())
         self.default_timeout = default_timeout
+        self.threads = threads or ToolThreads()
 
     async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncGenerator[ToolCallFinished, None]:
         """Run the calls concurrently, yielding each result as it finishes.
@@ -176,7 +193,7 @@ class ToolBox:
     async def _run_one(self, call: ToolCall) -> ToolCallFinished:
         start = time.perf_counter()
         result, error = await self._outcome(call)
-        return ToolCallFinished(call=call, result=result, error=error, duration=time.perf_counter() - start)
+        return ToolCallFinished(call=call, result=encodable(result), error=error, duration=time.perf_counter() - start)
 
     async def _outcome(self, call: ToolCall) -> tuple[str, str | None]:
         t = self.tools.get(call.name)
@@ -190,27 +207,103 @@ class ToolBox:
         if not isinstance(arguments, dict):
             return _error(f"arguments of {call.name!r} must be a JSON object", "InvalidArgumentsError")
         timeout = t.timeout or self.default_timeout
+        job: Job | None = None
+        deadline = asyncio.timeout(timeout)
         try:
-            value = await asyncio.wait_for(t(arguments), timeout)
-        except TimeoutError:
+            kwargs = t.bind(arguments)
+            async with deadline:  # in this task, not a new one: a tool's SystemExit is caught below
+                if t.is_async:
+                    value = await t.fn(**kwargs)
+                else:
+                    job = self.threads.submit(t.fn, **kwargs)
+                    value = await job.future
+                if inspect.isawaitable(value):  # a sync wrapper around a coroutine function
+                    value = await value
+        except TimeoutError as e:
+            if not deadline.expired():  # the tool's own TimeoutError (a socket timeout, say)
+                return _failed(t, call, e, arguments)
+            if job is not None and not job.started:
+                threads = self.threads
+                return _error(
+                    f"tool {call.name!r} did not run: all {threads.size} tool threads stayed busy for "
+                    f"{timeout:g} s ({threads.stuck} of them with calls stuck past their timeout)",
+                    "ToolError",
+                )
             return _error(f"tool {call.name!r} timed out after {timeout:g} s", "ToolTimeoutError")
+        except (asyncio.CancelledError, GeneratorExit) as e:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the run is being cancelled: not the tool's doing
+            return _failed(t, call, e, arguments)  # a library's own timeout inside the tool, for one
+        except SystemExit as e:  # argparse in a tool, say: the tool failed, the application goes on
+            return _failed(t, call, e, arguments)
         except Exception as e:  # a tool's failure is the model's information, not the run's end
             if _is_validation_error(e):
                 return _error(f"invalid arguments for {call.name!r}: {_summarise(e)}", "InvalidArgumentsError")
-            return _error(
-                f"tool {call.name!r} failed: {type(e).__name__}: {t.scrub(str(e), arguments)}", type(e).__name__
-            )
-        return to_text(value), None
+            return _failed(t, call, e, arguments)
+        finally:
+            if job is not None:
+                self.threads.abandon(job)
+        try:
+            return to_text(value), None
+        except (TypeError, ValueError) as e:  # a circular structure, for one
+            return _error(f"the result of {call.name!r} cannot be written as JSON: {e}", "ToolResultError")
+
+
+def _failed(t: Tool, call: ToolCall, e: BaseException, arguments: Mapping[str, Any]) -> tuple[str, str]:
+    return _error(f"tool {call.name!r} failed: {type(e).__name__}: {t.scrub(str(e), arguments)}", type(e).__name__)
 
 
 def to_text(value: Any) -> str:
-    """What the model reads of a tool's return value."""
+    """What the model reads of a tool's return value: a str as it is, anything else as JSON.
+
+    Dataclasses and pydantic models become objects, sets and tuples lists,
+    dates and times ISO 8601 strings, enums their value, bytes base64; what
+    JSON cannot say otherwise is written with `str()`.
+    """
     if isinstance(value, str):
         return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode("ascii")
     dump = getattr(value, "model_dump_json", None)
-    if callable(dump):
+    if callable(dump) and not isinstance(value, type):
         return str(dump())
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return json.dumps(value, default=_jsonable, ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        return dump(mode="json")
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:  # mixed types: any order will do
+            return list(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def encodable(text: str) -> str:
+    """`text` as it is when it encodes to UTF-8; else with lone surrogates escaped (`\\udcff`).
+
+    A file name that is not UTF-8 comes back from `os.listdir` with such a
+    surrogate, and would make the next request fail to encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _error(message: str, error_type: str) -> tuple[str, str]:
