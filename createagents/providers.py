@@ -141,7 +141,9 @@ def _ollama(options: ProviderOptions) -> ChatModel:
         _secrets(api_key)
         headers.setdefault("authorization", f"Bearer {api_key}")
     client = ollama_client(host=host, timeout=options.timeout, headers=headers)
-    return OllamaChatModel(client, host=host, keep_alive=options.extra.get("keep_alive"))
+    return OllamaChatModel(
+        client, host=host, keep_alive=options.extra.get("keep_alive"), max_retries=options.max_retries
+    )
 
 
 def _allow_extra(provider: str, options: ProviderOptions, allowed: tuple[str, ...]) -> None:

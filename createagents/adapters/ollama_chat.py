@@ -36,6 +36,7 @@ from ..domain.messages import (
 )
 from ..domain.settings import ModelSettings
 from ._errors import error_for_status, is_timeout, is_transport_error
+from ._retry import RetryPolicy, retry_after
 
 DEFAULT_HOST = "http://localhost:11434"
 _NS = 1e-9
@@ -43,15 +44,29 @@ _loads = json.loads
 _ids = itertools.count(1)
 
 
+class _StatusError(Exception):
+    """An error status from either way of reading the stream, with what the retry policy needs to see."""
+
+    def __init__(self, status: int | None, message: str, headers: Mapping[str, str] | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+
+
 class OllamaChatModel(ChatModel):
-    """The chat-model port over one `ollama.AsyncClient`, reused for every call and closed with the agent."""
+    """The chat-model port over one `ollama.AsyncClient`, reused for every call and closed with the agent.
+
+    Requests are retried as `RetryPolicy` says, as long as nothing of the answer was read.
+    """
 
     provider = "ollama"
 
-    def __init__(self, client: Any, *, host: str, keep_alive: float | str | None = None) -> None:
+    def __init__(self, client: Any, *, host: str, keep_alive: float | str | None = None, max_retries: int = 2) -> None:
         self.client = client
         self.host = host
         self.keep_alive = keep_alive
+        self.retry = RetryPolicy(max_retries=max_retries)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -74,7 +89,7 @@ class OllamaChatModel(ChatModel):
         calls: list[ToolCall] = []
         final: dict[str, Any] | None = None
         try:
-            async with aclosing(self._parts(body, request.model)) as parts:
+            async with aclosing(self._retried_parts(body)) as parts:
                 async for part in parts:
                     message = part.get("message")
                     if message is not None:
@@ -90,6 +105,8 @@ class OllamaChatModel(ChatModel):
                         raise ProviderUnavailableError(
                             f"Ollama: {part['error']}", provider="ollama", model=request.model
                         )
+        except _StatusError as e:
+            raise self._status_error(e.status, e.message, request.model, e.headers) from e
         except ValueError as e:  # a chunk that is not JSON (JSONDecodeError is a ValueError)
             raise ResponseFormatError(
                 f"Ollama at {self.host} sent a malformed chunk: {e}", provider="ollama", model=request.model
@@ -112,7 +129,32 @@ class OllamaChatModel(ChatModel):
             yield ToolCallReady(call=call)
         yield ResponseDone(finish_reason=final.get("done_reason") or "stop", usage=_usage(final))
 
-    async def _parts(self, body: dict[str, Any], model: str) -> AsyncGenerator[dict[str, Any], None]:
+    async def _retried_parts(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """`_parts`, opened again while the policy says so and nothing was read yet; then as it comes."""
+        attempt = 0
+        while True:
+            parts = self._parts(body)
+            try:
+                first = await anext(parts)
+            except StopAsyncIteration:
+                return
+            except _StatusError as e:
+                await parts.aclose()
+                if e.status is None or not await self.retry.pause(attempt, e.status, e.headers):
+                    raise
+            except Exception as e:
+                await parts.aclose()
+                if not (_is_connection_failure(e) and await self.retry.pause(attempt)):
+                    raise
+            else:
+                break
+            attempt += 1
+        async with aclosing(parts):
+            yield first
+            async for part in parts:
+                yield part
+
+    async def _parts(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """The response's NDJSON objects, as dicts.
 
         Read through the HTTP client the `ollama` client configured (host,
@@ -122,13 +164,13 @@ class OllamaChatModel(ChatModel):
         """
         http = getattr(self.client, "_client", None)
         if http is None or not hasattr(http, "stream"):
-            async for part in self._public_parts(body, model):
+            async for part in self._public_parts(body):
                 yield part
             return
         async with http.stream("POST", "/api/chat", json=body) as response:
             if response.status_code >= 400:
                 await response.aread()
-                raise self._status_error(response.status_code, _error_text(response.text), model)
+                raise _StatusError(response.status_code, _error_text(response.text), response.headers)
             pending = b""
             async for chunk in response.aiter_bytes():
                 lines = (pending + chunk if pending else chunk).split(b"\n")
@@ -139,7 +181,7 @@ class OllamaChatModel(ChatModel):
             if pending.strip():
                 yield _loads(pending)
 
-    async def _public_parts(self, body: dict[str, Any], model: str) -> AsyncGenerator[dict[str, Any], None]:
+    async def _public_parts(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         from ollama import ResponseError
 
         try:
@@ -148,9 +190,14 @@ class OllamaChatModel(ChatModel):
                 async for part in parts:
                     yield part.model_dump(exclude_none=True)
         except ResponseError as e:
-            raise self._status_error(e.status_code, str(e.error), model) from e
+            # the client raises it `from None`, inside its handler of httpx's error, which has the response
+            response = getattr(e.__context__, "response", None)
+            status = e.status_code if e.status_code and e.status_code > 0 else None
+            raise _StatusError(status, str(e.error), getattr(response, "headers", None)) from e
 
-    def _status_error(self, status: int | None, message: str, model: str) -> Exception:
+    def _status_error(
+        self, status: int | None, message: str, model: str, headers: Mapping[str, str] | None = None
+    ) -> Exception:
         status = status if status and status > 0 else None
         if status == 404 and "not found" in message.lower():
             return ModelNotFoundError(
@@ -159,7 +206,8 @@ class OllamaChatModel(ChatModel):
                 model=model,
                 status_code=404,
             )
-        return error_for_status(status, f"Ollama: {message}", provider="ollama", model=model)
+        wait = retry_after(headers) if headers is not None else None
+        return error_for_status(status, f"Ollama: {message}", retry_after=wait, provider="ollama", model=model)
 
     def _unreachable(self, model: str, e: BaseException) -> ProviderUnavailableError:
         return ProviderUnavailableError(
@@ -167,6 +215,17 @@ class OllamaChatModel(ChatModel):
             provider="ollama",
             model=model,
         )
+
+
+def _is_connection_failure(e: Exception) -> bool:
+    """Refused, reset or timed out before the answer's first line: worth another attempt."""
+    if isinstance(e, ConnectionError | TimeoutError):  # the client's own "failed to connect" is a ConnectionError
+        return True
+    if not type(e).__module__.startswith("httpx"):
+        return False
+    import httpx
+
+    return isinstance(e, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
 
 
 def _usage(final: dict[str, Any]) -> Usage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -16,10 +17,17 @@ from createagents import (
     ModelNotFoundError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    RateLimitError,
     ResponseFormatError,
     ThinkingDelta,
 )
+from createagents.adapters._retry import RetryPolicy
 from tests.fakes.ollama_server import FakeOllamaServer, OllamaScript
+
+from .test_retry import start_on
+
+NO_RETRY = RetryPolicy(max_retries=0)
+FAST = RetryPolicy(max_retries=2, initial_delay=0.01)
 
 
 async def get_weather(city: str) -> str:
@@ -42,8 +50,13 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return str(request.param)
 
 
-def agent_for(server: FakeOllamaServer, model: str = "llama3.2", **kw: Any) -> CreateAgent:
-    return CreateAgent(provider="ollama", model=model, base_url=server.url, **kw)
+def agent_for(
+    server: FakeOllamaServer, model: str = "llama3.2", retry: RetryPolicy | None = None, **kw: Any
+) -> CreateAgent:
+    agent = CreateAgent(provider="ollama", model=model, base_url=server.url, **kw)
+    if retry is not None:  # the policy's delays, shorter than a test wants to wait
+        agent._model.retry = retry  # type: ignore[attr-defined]
+    return agent
 
 
 async def test_streamed_text_equals_the_served_text(ollama_server: FakeOllamaServer) -> None:
@@ -137,7 +150,7 @@ async def test_server_down_names_the_host() -> None:
     await server.start()
     url = server.url
     await server.stop()
-    async with CreateAgent(provider="ollama", model="llama3.2", base_url=url) as agent:
+    async with agent_for(server, retry=FAST) as agent:
         with pytest.raises(ProviderUnavailableError, match=f"cannot reach Ollama at {url}"):
             await agent.chat("x")
 
@@ -155,7 +168,7 @@ async def test_server_down_names_the_host() -> None:
 )
 async def test_faults_are_typed_errors(ollama_server: FakeOllamaServer, script: OllamaScript, error: type) -> None:
     ollama_server.add(script)
-    async with agent_for(ollama_server) as agent:
+    async with agent_for(ollama_server, retry=NO_RETRY) as agent:
         with pytest.raises(error) as e:
             await agent.chat("x")
         assert await agent.history() == []
@@ -164,7 +177,7 @@ async def test_faults_are_typed_errors(ollama_server: FakeOllamaServer, script: 
 
 async def test_slow_server_times_out(ollama_server: FakeOllamaServer) -> None:
     ollama_server.add(OllamaScript(text=["late"], first_byte_delay=2))
-    async with agent_for(ollama_server, timeout=0.2) as agent:
+    async with agent_for(ollama_server, timeout=0.2, retry=NO_RETRY) as agent:
         with pytest.raises(ProviderTimeoutError):
             await agent.chat("x")
 
@@ -199,3 +212,113 @@ def test_ollama_host_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OLLAMA_HOST", "gpu-box:11434")
     agent = CreateAgent(provider="ollama", model="llama3.2")
     assert agent._model.host == "http://gpu-box:11434"  # type: ignore[attr-defined]
+
+
+# -- retries: the policy the OpenAI path uses (see test_retry.py), before anything of the answer was read -----
+
+
+def test_the_retry_policy_is_the_shared_default() -> None:
+    assert CreateAgent(provider="ollama", model="llama3.2")._model.retry == RetryPolicy()  # type: ignore[attr-defined]
+
+
+def test_max_retries_reaches_the_adapter() -> None:
+    agent = CreateAgent(provider="ollama", model="llama3.2", max_retries=5)
+    assert agent._model.retry.max_retries == 5  # type: ignore[attr-defined]
+
+
+async def test_a_503_is_retried_then_answers(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(status=503, error="server busy"), OllamaScript(text=["ok"]))
+    async with agent_for(ollama_server, retry=FAST) as agent:
+        assert await agent.chat("x") == "ok"
+    assert len(ollama_server.requests) == 2
+
+
+async def test_429s_with_retry_after_0_are_retried_up_to_max_retries(ollama_server: FakeOllamaServer) -> None:
+    slow_down = OllamaScript(status=429, error="too many requests", headers={"Retry-After": "0"})
+    ollama_server.add(slow_down, slow_down, OllamaScript(text=["ok"]))
+    async with agent_for(ollama_server) as agent:  # the default policy: 2 retries
+        started = time.monotonic()
+        assert await agent.chat("x") == "ok"
+    assert time.monotonic() - started < 0.3  # waited as asked: not at all
+    assert len(ollama_server.requests) == 3
+
+
+async def test_retries_stop_at_max_retries(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(*[OllamaScript(status=503, error="busy")] * 3, OllamaScript(text=["never"]))
+    async with agent_for(ollama_server, retry=FAST) as agent:
+        with pytest.raises(ProviderUnavailableError) as e:
+            await agent.chat("x")
+        assert await agent.history() == []
+    assert e.value.status_code == 503 and len(ollama_server.requests) == 3
+
+
+async def test_a_429_without_retries_carries_retry_after(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(status=429, error="too many requests", headers={"Retry-After": "7"}))
+    async with agent_for(ollama_server, retry=NO_RETRY) as agent:
+        with pytest.raises(RateLimitError) as e:
+            await agent.chat("x")
+    assert e.value.retry_after == 7.0 and e.value.status_code == 429 and len(ollama_server.requests) == 1
+
+
+async def test_a_wait_beyond_max_wait_is_not_retried(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(
+        OllamaScript(status=429, error="quota", headers={"Retry-After": "200"}), OllamaScript(text=["no"])
+    )
+    async with agent_for(ollama_server) as agent:
+        with pytest.raises(RateLimitError) as e:
+            await agent.chat("x")
+    assert e.value.retry_after == 200.0 and len(ollama_server.requests) == 1
+
+
+async def test_a_client_error_is_not_retried(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(status=400, error="invalid options"), OllamaScript(text=["no"]))
+    async with agent_for(ollama_server, retry=FAST) as agent:
+        with pytest.raises(BadRequestError):
+            await agent.chat("x")
+    assert len(ollama_server.requests) == 1
+
+
+async def test_a_stream_that_has_started_is_never_retried(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=["a", "b"], disconnect_after=1), OllamaScript(text=["again"]))
+    async with agent_for(ollama_server, retry=FAST) as agent:
+        reply = agent.chat("x")
+        tokens: list[str] = []
+        with pytest.raises(ProviderUnavailableError):
+            async for token in reply:
+                tokens.append(token)
+        assert await agent.history() == []
+    assert tokens == ["a"] and len(ollama_server.requests) == 1
+
+
+async def test_a_connection_dropped_before_the_first_line_is_retried(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=["lost"], disconnect_after=0), OllamaScript(text=["ok"]))
+    async with agent_for(ollama_server, retry=FAST) as agent:
+        assert await agent.chat("x") == "ok"
+    assert len(ollama_server.requests) == 2
+
+
+async def test_a_timeout_before_the_first_line_is_retried(ollama_server: FakeOllamaServer) -> None:
+    ollama_server.add(OllamaScript(text=["late"], first_byte_delay=0.5), OllamaScript(text=["ok"]))
+    async with agent_for(ollama_server, timeout=0.2, retry=FAST) as agent:
+        assert await agent.chat("x") == "ok"
+    assert len(ollama_server.requests) == 2
+
+
+async def test_a_refused_connection_is_retried_until_the_server_answers() -> None:
+    server = FakeOllamaServer()
+    await server.start()
+    port = server.port
+    await server.stop()
+    server.add(OllamaScript(text=["up"]))
+
+    async def later() -> Any:
+        await asyncio.sleep(0.05)  # the first attempt is refused, the second finds the server
+        return await start_on(server, port)
+
+    starting = asyncio.create_task(later())
+    try:
+        async with agent_for(server, retry=RetryPolicy(max_retries=2, initial_delay=0.3)) as agent:
+            assert await agent.chat("x") == "up"
+    finally:
+        await (await starting).cleanup()
+    assert len(server.requests) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,14 @@ class OllamaScript:
     status: int | None = None
     error: str = "fake error"
     headers: dict[str, str] = field(default_factory=dict)  # sent with the status or the stream
+    raw_error_body: str | None = None  # a status answered with text, as a proxy or gateway would
+    raw_content_type: str | None = None  # of raw_error_body; status 200 and text/html: a web page
     disconnect_after: int | None = None
+    reset_after: int | None = None  # chunks sent before the connection is reset (RST)
+    stall_after: int | None = None  # chunks sent before the server goes silent, the connection kept open
+    never_answer: bool = False  # the request is read, then nothing is ever sent (not even headers)
+    reset_before_first_byte: bool = False  # the request is read, then the connection is reset (RST)
+    omit_done: bool = False  # the stream ends cleanly without its final `done` chunk
     malformed_after: int | None = None
     in_stream_error: str | None = None
     first_byte_delay: float = 0.0
@@ -41,6 +49,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class FakeOllamaServer(FakeServer):
@@ -69,6 +78,19 @@ class FakeOllamaServer(FakeServer):
         script = self.scripts.pop(0) if self.scripts else _echo(body)
         if script.first_byte_delay:
             await asyncio.sleep(script.first_byte_delay)
+        if script.never_answer:
+            await self.hold(request)
+            return web.Response(status=504)  # never reaches a client: it is gone
+        if script.reset_before_first_byte:
+            self.reset(request)
+            return web.Response()  # not sent: the connection is gone
+        if script.status is not None and script.raw_error_body is not None:
+            return web.Response(
+                text=script.raw_error_body,
+                status=script.status,
+                headers=script.headers,
+                content_type=script.raw_content_type,
+            )
         if script.status is not None:
             return web.json_response({"error": script.error}, status=script.status, headers=script.headers)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", **script.headers})
@@ -96,25 +118,33 @@ class FakeOllamaServer(FakeServer):
         lines += [part({"tool_calls": calls}) for calls in s.tool_calls]
         if s.in_stream_error:
             lines.append(json.dumps({"error": s.in_stream_error}).encode() + b"\n")
-        lines.append(
-            part(
-                {},
-                done=True,
-                done_reason=s.done_reason,
-                total_duration=s.load_duration + s.prompt_eval_duration + s.eval_duration,
-                load_duration=s.load_duration,
-                prompt_eval_count=s.prompt_eval_count,
-                prompt_eval_duration=s.prompt_eval_duration,
-                eval_count=s.eval_count,
-                eval_duration=s.eval_duration,
+        if not s.omit_done:
+            lines.append(
+                part(
+                    {},
+                    done=True,
+                    done_reason=s.done_reason,
+                    total_duration=s.load_duration + s.prompt_eval_duration + s.eval_duration,
+                    load_duration=s.load_duration,
+                    prompt_eval_count=s.prompt_eval_count,
+                    prompt_eval_duration=s.prompt_eval_duration,
+                    eval_count=s.eval_count,
+                    eval_duration=s.eval_duration,
+                )
             )
-        )
         if s.malformed_after is not None:
             lines.insert(s.malformed_after, b'{"model": "x", "message": {"content": "tru\n')
         for n, line in enumerate(lines):
             if s.disconnect_after is not None and n == s.disconnect_after:
                 assert request.transport is not None
                 request.transport.close()
+                return
+            if s.reset_after is not None and n == s.reset_after:
+                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
+                self.reset(request)
+                return
+            if s.stall_after is not None and n == s.stall_after:
+                await self.hold(request)
                 return
             if s.chunk_delay:
                 await asyncio.sleep(s.chunk_delay)

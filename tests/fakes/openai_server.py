@@ -50,10 +50,15 @@ class Script:
     status: int | None = None
     error: dict[str, Any] | None = None
     raw_error_body: str | None = None  # a status answered with text, as a proxy or gateway would
+    raw_content_type: str | None = None  # of raw_error_body; status 200 and text/html: a web page
     headers: dict[str, str] = field(default_factory=dict)
     disconnect_after: int | None = None  # chunks sent before the connection is dropped
     malformed_after: int | None = None  # chunks sent before a chunk that is not JSON
     omit_done: bool = False  # no finish chunk and no [DONE]
+    reset_after: int | None = None  # chunks sent before the connection is reset (RST)
+    stall_after: int | None = None  # chunks sent before the server goes silent, the connection kept open
+    never_answer: bool = False  # the request is read, then nothing is ever sent (not even headers)
+    reset_before_first_byte: bool = False  # the request is read, then the connection is reset (RST)
     first_byte_delay: float = 0.0
     gzip: bool = False  # a gateway that compresses the event stream
     chunk_delay: float = 0.0
@@ -66,6 +71,7 @@ class Recorded:
     headers: CIMultiDict[str]  # names are case-insensitive, as on the wire
     body: dict[str, Any]
     peer: Any = None  # the client's (host, port): the same port means a reused connection
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class FakeOpenAIServer(FakeServer):
@@ -113,8 +119,19 @@ class FakeOpenAIServer(FakeServer):
         script = self.scripts.pop(0) if self.scripts else _echo(body)
         if script.first_byte_delay:
             await asyncio.sleep(script.first_byte_delay)
+        if script.never_answer:
+            await self.hold(request)
+            return web.Response(status=504)  # never reaches a client: it is gone
+        if script.reset_before_first_byte:
+            self.reset(request)
+            return web.Response()  # not sent: the connection is gone
         if script.status is not None and script.raw_error_body is not None:
-            return web.Response(text=script.raw_error_body, status=script.status, headers=script.headers)
+            return web.Response(
+                text=script.raw_error_body,
+                status=script.status,
+                headers=script.headers,
+                content_type=script.raw_content_type,
+            )
         if script.status is not None:
             return web.json_response(
                 {"error": script.error or {"message": "fake error", "type": "server_error", "code": None}},
@@ -181,15 +198,25 @@ class FakeOpenAIServer(FakeServer):
             chunks.append(b"[DONE]")
         if s.malformed_after is not None:
             chunks.insert(s.malformed_after, b'{"id": "chatcmpl-fake", "choices": [{"delta": {"content": "x')
-        for n, c in enumerate(chunks):
+        events = [b"data: " + (c if isinstance(c, bytes) else json.dumps(c).encode()) + b"\n\n" for c in chunks]
+        if s.disconnect_after is None and s.reset_after is None and s.stall_after is None and not s.chunk_delay:
+            await response.write_eof(b"".join(events))  # the common case in one write: a thousand streams stay cheap
+            return
+        for n, event in enumerate(events):
             if s.disconnect_after is not None and n == s.disconnect_after:
                 assert request.transport is not None
                 request.transport.close()  # a dropped connection, mid-stream
                 return
+            if s.reset_after is not None and n == s.reset_after:
+                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
+                self.reset(request)
+                return
+            if s.stall_after is not None and n == s.stall_after:
+                await self.hold(request)
+                return
             if s.chunk_delay:
                 await asyncio.sleep(s.chunk_delay)
-            data = c if isinstance(c, bytes) else json.dumps(c).encode()
-            await response.write(b"data: " + data + b"\n\n")
+            await response.write(event)
         await response.write_eof()
 
 
