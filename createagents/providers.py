@@ -51,53 +51,63 @@ def _require_model(provider: str, options: ProviderOptions) -> str:
     return options.model
 
 
-def _secrets(api_key: ApiKey | None) -> tuple[str, ...]:
-    """Keys to scrub from errors and logs, wherever they came from (an argument or the environment)."""
-    from .adapters.structured_logging import register_secret
+def _secrets(api_key: ApiKey | None, url: str | None = None) -> tuple[str, ...]:
+    """Keys to mask in errors and logs, wherever they came from (an argument, the environment, a URL's password)."""
+    from urllib.parse import unquote, urlsplit
 
-    if not isinstance(api_key, str):
-        return ()
-    register_secret(api_key)
-    return (api_key,)
+    from .adapters._secrets import register_secret
+
+    found = [api_key] if isinstance(api_key, str) else []
+    password = urlsplit(url).password if url else None
+    if password:
+        found.append(unquote(password))
+    for secret in found:
+        register_secret(secret)
+    return tuple(found)
 
 
 def _openai(options: ProviderOptions) -> ChatModel:
-    from .adapters.openai_chat import OpenAIChatModel, lean_endpoint, openai_client
+    from .adapters._openai_endpoint import async_token, openai_endpoint
+    from .adapters._openai_wire import WireProfile
+    from .adapters.openai_chat import OpenAIChatModel
 
     _require_model("openai", options)
     _allow_extra("openai", options, ("headers",))
     base_url = (options.base_url or env("OPENAI_BASE_URL") or OPENAI_API).rstrip("/")
     api_key = options.api_key or env("OPENAI_API_KEY")
-    official = base_url.startswith(OPENAI_API)
-    if official and not api_key:
+    profile = WireProfile.for_url(base_url)
+    if profile.name == "openai" and not api_key:
         raise ConfigurationError(
             "provider 'openai' needs an API key: set OPENAI_API_KEY or pass api_key=...; "
             "for a local OpenAI-compatible server, pass base_url=..."
         )
-    client = openai_client(
+    endpoint = openai_endpoint(
         base_url=base_url,
-        api_key=api_key,
-        timeout=options.timeout,
-        max_retries=options.max_retries,
+        api_key=api_key if isinstance(api_key, str) else None,
+        token=async_token(api_key) if callable(api_key) else None,
         headers=options.extra.get("headers"),
+        organization=env("OPENAI_ORG_ID"),
+        project=env("OPENAI_PROJECT_ID"),
+        timeout=options.timeout,
     )
     return OpenAIChatModel(
-        client,
         provider="openai",
-        max_tokens_field="max_completion_tokens" if official else "max_tokens",
-        allow_top_k=not official,
-        secrets=_secrets(api_key),
-        endpoint=lean_endpoint(client, api_key),
+        profile=profile,
+        secrets=_secrets(api_key, base_url),
+        max_retries=options.max_retries,
+        transport=_transport(endpoint),
     )
 
 
 def _azure(options: ProviderOptions) -> ChatModel:
-    from .adapters.openai_chat import OpenAIChatModel, azure_client, lean_endpoint
+    from .adapters._openai_endpoint import async_token, azure_endpoint
+    from .adapters._openai_wire import AZURE
+    from .adapters.openai_chat import OpenAIChatModel
 
     _require_model("azure", options)
     _allow_extra("azure", options, ("headers",))
-    endpoint = options.base_url or env("AZURE_OPENAI_ENDPOINT")
-    if not endpoint:
+    resource = options.base_url or env("AZURE_OPENAI_ENDPOINT")
+    if not resource:
         raise ConfigurationError(
             "provider 'azure' needs the resource endpoint: set AZURE_OPENAI_ENDPOINT or pass "
             "base_url='https://<resource>.openai.azure.com'"
@@ -108,23 +118,28 @@ def _azure(options: ProviderOptions) -> ChatModel:
             "provider 'azure' needs credentials: set AZURE_OPENAI_API_KEY, pass api_key=..., "
             "or pass api_key=<a Microsoft Entra ID token provider>"
         )
-    client = azure_client(
-        endpoint=endpoint,
+    endpoint = azure_endpoint(
+        endpoint=resource,
         api_key=api_key if isinstance(api_key, str) else None,
-        token_provider=None if isinstance(api_key, str) else api_key,
+        token=async_token(api_key) if callable(api_key) else None,
         api_version=options.api_version or env("AZURE_OPENAI_API_VERSION"),
-        timeout=options.timeout,
-        max_retries=options.max_retries,
         headers=options.extra.get("headers"),
+        timeout=options.timeout,
     )
     return OpenAIChatModel(
-        client,
         provider="azure",
-        max_tokens_field="max_completion_tokens",
-        allow_top_k=False,
-        secrets=_secrets(api_key),
-        endpoint=lean_endpoint(client, api_key),
+        profile=AZURE,
+        secrets=_secrets(api_key, resource),
+        max_retries=options.max_retries,
+        transport=_transport(endpoint),
     )
+
+
+def _transport(endpoint: Any) -> Any:
+    """Our pooled aiohttp transport; the one seam tests swap for the SDK's (`tests/adapters/test_openai_chat.py`)."""
+    from .adapters._openai_http import AiohttpTransport
+
+    return AiohttpTransport(endpoint)
 
 
 def _ollama(options: ProviderOptions) -> ChatModel:

@@ -56,7 +56,7 @@ SCRIPTS = {
         async def main():
             agent = CreateAgent(provider="openai", model="m", base_url=sys.argv[1], api_key="k")
             print(await agent.chat("hello there"))
-            session = agent._model._http._session
+            session = agent._model.transport._session
             del agent  # a notebook cell run again
             gc.collect()
             await asyncio.sleep(0.1)

@@ -1,10 +1,11 @@
-"""POST a chat request to an OpenAI-style endpoint over one aiohttp session, retried as `_retry` says.
+"""The aiohttp transport of the OpenAI-style adapters: one pooled session, requests as bytes.
 
-The SDK builds request options, an httpx2 request and a response wrapper for
-every call; at a thousand concurrent streams those objects are most of the
-client's memory. Here the SDK client still resolves the configuration once
-(base URL, auth and custom headers, organisation and project, Azure's
-api-version), and each request is just bytes on a pooled connection.
+The SDK builds request options, an httpx request and a response wrapper for
+every call, and importing it costs most of a second; at a thousand concurrent
+streams its objects are most of the client's memory. This transport needs
+neither: the endpoint (`_openai_endpoint`) is resolved once from our own
+settings, and each request is JSON bytes on a pooled connection. It follows
+redirects itself, so that no credential header crosses to another origin.
 """
 
 from __future__ import annotations
@@ -12,74 +13,42 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import json
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urljoin, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
-from ._retry import RetryPolicy, retry_after
+from ._openai_endpoint import Endpoint
+from ._transport import MAX_ERROR_BODY, Opened, TransportError, media_type
 
-__all__ = ["Endpoint", "HttpPoster", "env_proxy", "retry_after"]
-
-AsyncTokenProvider = Callable[[], Awaitable[str]]
+__all__ = ["AiohttpTransport", "env_proxy"]
 
 MAX_CONNECTIONS = 1000  # the SDK's pool size
+MAX_REDIRECTS = 10
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
-    """Where and how to POST, resolved once from an SDK client's configuration."""
-
-    url: str  # for Azure's dated API, with a `{deployment}` placeholder
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    timeout: float | None
-    max_retries: int
-    token: AsyncTokenProvider | None = None  # sent as `Authorization: Bearer <token>`, fetched per request
-
-    @classmethod
-    def of(cls, client: Any, *, token: AsyncTokenProvider | None = None) -> Endpoint:
-        """Read an `AsyncOpenAI` / `AsyncAzureOpenAI` client's resolved settings."""
-        from openai import AsyncAzureOpenAI, Omit
-
-        base = str(client.base_url)
-        if not base.endswith("/"):
-            base += "/"
-        path = "chat/completions"
-        if isinstance(client, AsyncAzureOpenAI) and "/deployments" not in client.base_url.path:
-            path = "deployments/{deployment}/chat/completions"  # as the SDK routes the dated API
-        headers = {**(client.auth_headers if token is None else {}), **client.default_headers}
-        return cls(
-            url=base + path,
-            headers={k: v for k, v in headers.items() if not isinstance(v, Omit) and k != "X-Stainless-Async"},
-            query={k: str(v) for k, v in client.default_query.items() if not isinstance(v, Omit)},
-            timeout=_seconds(client.timeout),
-            max_retries=client.max_retries,
-            token=token,
-        )
-
-    def url_for(self, model: str) -> str:
-        return self.url.replace("{deployment}", quote(model, safe="")) if "{deployment}" in self.url else self.url
-
-
-class HttpPoster:
+class AiohttpTransport:
     """One pooled aiohttp session per adapter, opened in the loop that first uses it."""
 
-    __slots__ = ("__weakref__", "_hook", "_loop", "_session", "_ssl", "endpoint", "retry")
+    __slots__ = ("__weakref__", "_hook", "_loop", "_session", "_ssl", "closed", "endpoint")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.retry = RetryPolicy(max_retries=endpoint.max_retries)
+        self.closed = False
         self._ssl = _ssl_context()  # loading the CAs takes a while: not in the loop, when that can be helped
         self._session: aiohttp.ClientSession | None = None
         self._hook: AsyncGenerator[None, None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:  # never the headers: they hold the key
+        return f"AiohttpTransport({self.endpoint.url!r})"
 
     def _client(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -92,7 +61,6 @@ class HttpPoster:
             self._session = session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=self._ssl),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=endpoint.timeout, sock_read=endpoint.timeout),
-                headers=endpoint.headers,
                 # HTTPS_PROXY / NO_PROXY, read once: aiohttp's trust_env looks them up in a thread per request
                 proxy=env_proxy(endpoint.url),
             )
@@ -102,41 +70,94 @@ class HttpPoster:
             _OPEN.add(self)
         return self._session
 
-    async def post(self, model: str, body: bytes) -> aiohttp.ClientResponse:
-        """The response to the last attempt (any status); transport errors raise after the last retry.
-
-        Retried as `RetryPolicy` says; a response it does not retry is the answer.
-        """
+    async def send(self, model: str, body: Mapping[str, Any]) -> Opened:
+        if self.closed:
+            raise TransportError("connection", RuntimeError("the transport was closed"))
         session = self._client()
-        endpoint, policy = self.endpoint, self.retry
+        endpoint = self.endpoint
         url = endpoint.url_for(model)
-        headers: Mapping[str, str] | None = None  # the session's
-        attempt = 0
-        while True:
-            if endpoint.token is not None:
-                headers = {"Authorization": f"Bearer {await endpoint.token()}"}
-            try:
-                response = await session.post(url, data=body, headers=headers, params=endpoint.query or None)
-            except (TimeoutError, aiohttp.ClientConnectionError):
-                if not await policy.pause(attempt):
-                    raise
-            else:
-                wait = policy.next_delay(attempt, response.status, response.headers)
-                if wait is None:
-                    return response
+        headers = await endpoint.request_headers()
+        data: bytes | None = _dumps(body).encode()
+        method = "POST"
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                response = await session.request(
+                    method, url, data=data, headers=headers, params=endpoint.query or None, allow_redirects=False
+                )
+                location = response.headers.get("location")
+                if response.status not in (301, 302, 303, 307, 308) or not location:
+                    return AiohttpOpened(response)
                 response.release()
-                await asyncio.sleep(wait)
-            attempt += 1
+                target = urljoin(url, location)
+                if _origin(target) != _origin(url):  # credentials stay with the origin they were given for
+                    headers = endpoint.public_headers()
+                if response.status in (301, 302, 303):  # as browsers and httpx: the body is not sent again
+                    method, data = "GET", None
+                url = target
+            raise TransportError("connection", RuntimeError(f"more than {MAX_REDIRECTS} redirects"))
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise _failure(e) from None
 
     async def aclose(self) -> None:
+        self.closed = True
         session, hook, self._session, self._hook = self._session, self._hook, None, None
         _OPEN.discard(self)
         if session is None or hook is None or self._loop is None:
             return
-        if self._loop is asyncio.get_running_loop():
-            await hook.aclose()  # closes the session
+        if self._loop is _running_loop():
+            await hook.aclose()  # closes the session, and with it every connection still streaming
         else:
             _retire(session, hook, self._loop)
+
+
+class AiohttpOpened:
+    """An aiohttp response behind the `Opened` protocol."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    @property
+    def content_type(self) -> str:
+        return media_type(self.headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        iterator = self._response.content.iter_any().__aiter__()
+        while True:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                raise _failure(e) from None
+            yield chunk
+
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        try:
+            return await self._response.content.read(limit)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return b""  # the error body itself was cut off: the status still says what happened
+        finally:
+            self._response.close()
+
+    async def aclose(self, *, reuse: bool = False) -> None:
+        if reuse:
+            self._response.release()  # read to the end: the connection goes back to the pool
+        else:
+            self._response.close()  # abandoned or failed mid-stream: the connection must not be reused
+
+
+def _failure(e: BaseException) -> TransportError:
+    timeout = isinstance(e, TimeoutError) or "Timeout" in type(e).__name__
+    return TransportError("timeout" if timeout else "connection", e)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 async def _closing(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
@@ -209,7 +230,7 @@ def _step(awaitable: Awaitable[Any]) -> None:
     step.close()
 
 
-_OPEN: weakref.WeakSet[HttpPoster] = weakref.WeakSet()
+_OPEN: weakref.WeakSet[AiohttpTransport] = weakref.WeakSet()
 
 
 @atexit.register
@@ -228,13 +249,6 @@ def env_proxy(url: str) -> str | None:
     if not proxy or proxy_bypass(parts.hostname or ""):
         return None
     return proxy
-
-
-def _seconds(timeout: Any) -> float | None:
-    """The SDK takes a number or an httpx Timeout; the read timeout is what bounds a stream."""
-    if timeout is None or isinstance(timeout, int | float):
-        return timeout
-    return getattr(timeout, "read", None)
 
 
 @functools.cache

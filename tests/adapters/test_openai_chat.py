@@ -48,12 +48,38 @@ def add(a: int, b: int) -> int:
 
 @pytest.fixture(autouse=True, params=["lean", "sdk"])
 def request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs on both ways of sending a request: pooled aiohttp, and the SDK's own machinery."""
+    """Every test runs on both transports: our pooled aiohttp one, and an SDK client built the same way."""
     if request.param == "sdk":
-        from createagents.adapters import openai_chat
+        from createagents import providers
 
-        monkeypatch.setattr(openai_chat, "lean_endpoint", lambda client, api_key: None)
+        monkeypatch.setattr(providers, "_transport", sdk_transport_like)
     return str(request.param)
+
+
+def sdk_transport_like(endpoint: Any) -> Any:
+    """An `openai` client configured as our endpoint is: what a user who built their own client sends."""
+    from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
+
+    from createagents.adapters._openai_sdk import SdkTransport
+
+    common: dict[str, Any] = {
+        "http_client": DefaultAioHttpClient(),
+        "timeout": endpoint.timeout,
+        "max_retries": 0,
+        "default_headers": {**endpoint.public, **endpoint.credentials},
+    }
+    if "{deployment}" in endpoint.url:
+        client: Any = AsyncAzureOpenAI(
+            azure_endpoint=endpoint.url.split("/openai/deployments/")[0],
+            api_version=endpoint.query["api-version"],
+            api_key=None if endpoint.token else endpoint.credentials["api-key"],
+            azure_ad_token_provider=endpoint.token,
+            **common,
+        )
+    else:
+        base_url = endpoint.url.removesuffix("/chat/completions")
+        client = AsyncOpenAI(base_url=base_url, api_key=endpoint.token or "unused", **common)
+    return SdkTransport(client, owns_client=True)
 
 
 def agent_for(server: FakeOpenAIServer, **kw: Any) -> CreateAgent:
@@ -384,14 +410,16 @@ async def test_sequential_chats_reuse_one_connection(openai_server: FakeOpenAISe
 
 
 async def test_custom_headers_organization_and_sdk_identity_reach_the_server(
-    openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+    openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, request_path: str
 ) -> None:
     monkeypatch.setenv("OPENAI_ORG_ID", "org-42")
     async with agent_for(openai_server, provider_options={"headers": {"HTTP-Referer": "https://example.org"}}) as agent:
         await agent.chat("hi")
     headers = openai_server.requests[0].headers
     assert headers["HTTP-Referer"] == "https://example.org" and headers["OpenAI-Organization"] == "org-42"
-    assert headers["Authorization"] == f"Bearer {SECRET}" and "OpenAI/Python" in headers["User-Agent"]
+    assert headers["Authorization"] == f"Bearer {SECRET}"
+    if request_path == "lean":
+        assert headers["User-Agent"].startswith("createagents/")  # who calls, for the provider's logs
 
 
 async def test_a_token_provider_is_asked_on_every_request(openai_server: FakeOpenAIServer) -> None:

@@ -133,10 +133,10 @@ def test_retry_after_for_the_error(headers: dict[str, str], seconds: float | Non
     assert retry_after(_headers(headers)) == seconds
 
 
-def test_the_openai_path_keeps_retry_after() -> None:
-    from createagents.adapters import _openai_http
+def test_the_openai_errors_read_retry_after_from_the_policy_module() -> None:
+    from createagents.adapters import _openai_errors
 
-    assert _openai_http.retry_after is retry_after
+    assert _openai_errors.retry_after is retry_after
 
 
 # -- on the wire: the OpenAI lean path, counted by the fake server --------------------------------------------
@@ -214,7 +214,7 @@ async def test_a_refused_connection_is_retried_until_the_server_answers() -> Non
     server = FakeOpenAIServer(api_key=SECRET)
     port = await free_port()
     agent = CreateAgent(provider="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key=SECRET)
-    agent._model._http.retry = RetryPolicy(max_retries=2, initial_delay=0.3)  # type: ignore[attr-defined]
+    agent._model.retry = RetryPolicy(max_retries=2, initial_delay=0.3)  # type: ignore[attr-defined]
     server.add(Script(text=["up"]))
 
     async def later() -> web.AppRunner:
@@ -233,7 +233,7 @@ async def test_a_refused_connection_is_retried_until_the_server_answers() -> Non
 async def test_a_refused_connection_fails_after_max_retries() -> None:
     port = await free_port()
     agent = CreateAgent(provider="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key=SECRET)
-    agent._model._http.retry = RetryPolicy(max_retries=2, initial_delay=0.01)  # type: ignore[attr-defined]
+    agent._model.retry = RetryPolicy(max_retries=2, initial_delay=0.01)  # type: ignore[attr-defined]
     async with agent:
         with pytest.raises(ProviderUnavailableError, match="cannot reach"):
             await agent.chat("hi")

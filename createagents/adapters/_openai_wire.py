@@ -1,0 +1,106 @@
+"""Our vocabulary on the Chat Completions wire: request parameters, messages, tools, and each server's quirks.
+
+The quirks live in a small `WireProfile` derived from the base URL, so an
+agent built with `provider="openai"` and a client the user built for the
+same URL send the same fields: OpenAI itself (and Azure) take
+`max_completion_tokens` (its reasoning models refuse `max_tokens`) and have no
+`top_k`; compatible servers (vLLM, llama.cpp, LM Studio, LiteLLM, Ollama's
+/v1) take `max_tokens` and `top_k`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..domain.errors import ConfigurationError
+from ..domain.messages import AssistantMessage, Message, SystemMessage, ToolMessage, ToolSpec, UserMessage
+from ..domain.settings import ModelSettings
+
+_OPENAI_HOSTS = ("api.openai.com",)
+_AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+@dataclass(frozen=True, slots=True)
+class WireProfile:
+    """What a server takes: `name` says which kind it is ("openai", "azure", "compatible")."""
+
+    name: str
+    max_tokens_field: str
+    allow_top_k: bool
+
+    @classmethod
+    def for_url(cls, url: str) -> WireProfile:
+        host = (urlsplit(url).hostname or "").lower()
+        if host in _OPENAI_HOSTS:
+            return OPENAI
+        if host.endswith(_AZURE_SUFFIXES):
+            return AZURE
+        return COMPATIBLE
+
+    def check(self, settings: ModelSettings, provider: str) -> None:
+        if settings.top_k is not None and not self.allow_top_k:
+            raise ConfigurationError(
+                f"setting 'top_k' is not supported by {provider} ({self.name}); "
+                "it is sent only to OpenAI-compatible servers (vLLM, llama.cpp, ...)"
+            )
+
+    def params(
+        self, model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], s: ModelSettings
+    ) -> dict[str, Any]:
+        """The request body of one streamed chat completion."""
+        params: dict[str, Any] = {
+            "model": model,
+            "messages": [map_message(m) for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            params["tools"] = [map_tool(t) for t in tools]
+            params["tool_choice"] = "auto"
+        if s.temperature is not None:
+            params["temperature"] = s.temperature
+        if s.top_p is not None:
+            params["top_p"] = s.top_p
+        if s.max_tokens is not None:
+            params[self.max_tokens_field] = s.max_tokens
+        if s.stop is not None:
+            params["stop"] = list(s.stop)
+        if s.seed is not None:
+            params["seed"] = s.seed
+        if s.think is not None and s.think is not False:
+            params["reasoning_effort"] = "medium" if s.think is True else s.think
+        if s.top_k is not None:
+            params["top_k"] = s.top_k  # not an OpenAI parameter; vLLM, llama.cpp and others take it
+        return params
+
+
+OPENAI = WireProfile("openai", "max_completion_tokens", allow_top_k=False)
+AZURE = WireProfile("azure", "max_completion_tokens", allow_top_k=False)
+COMPATIBLE = WireProfile("compatible", "max_tokens", allow_top_k=True)
+
+
+def map_message(m: Message) -> dict[str, Any]:
+    match m:
+        case SystemMessage() | UserMessage():
+            return {"role": m.role, "content": m.content}
+        case AssistantMessage(tool_calls=()):
+            return {"role": "assistant", "content": m.content}
+        case AssistantMessage():
+            return {
+                "role": "assistant",
+                "content": m.content,  # "" rather than null: some servers reject null
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}}
+                    for c in m.tool_calls
+                ],
+            }
+        case ToolMessage():
+            return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    raise ConfigurationError(f"cannot send {type(m).__name__} to an OpenAI-style API")
+
+
+def map_tool(t: ToolSpec) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
