@@ -14,15 +14,16 @@ import asyncio
 import atexit
 import functools
 import json
+import os
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-from urllib.request import getproxies, proxy_bypass
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 from ._openai_endpoint import Endpoint
 from ._transport import MAX_ERROR_BODY, Opened, TransportError, media_type
@@ -37,12 +38,11 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 class AiohttpTransport:
     """One pooled aiohttp session per adapter, opened in the loop that first uses it."""
 
-    __slots__ = ("__weakref__", "_hook", "_loop", "_session", "_ssl", "closed", "endpoint")
+    __slots__ = ("__weakref__", "_hook", "_loop", "_session", "closed", "endpoint")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.closed = False
-        self._ssl = _ssl_context()  # loading the CAs takes a while: not in the loop, when that can be helped
         self._session: aiohttp.ClientSession | None = None
         self._hook: AsyncGenerator[None, None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -58,8 +58,9 @@ class AiohttpTransport:
             if self._session is not None and self._hook is not None and self._loop is not None:
                 _retire(self._session, self._hook, self._loop)
             endpoint = self.endpoint
+            aiohttp = _aiohttp()
             self._session = session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=self._ssl),
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=_ssl_context()),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=endpoint.timeout, sock_read=endpoint.timeout),
                 # HTTPS_PROXY / NO_PROXY, read once: aiohttp's trust_env looks them up in a thread per request
                 proxy=env_proxy(endpoint.url),
@@ -95,7 +96,7 @@ class AiohttpTransport:
                     method, data = "GET", None
                 url = target
             raise TransportError("connection", RuntimeError(f"more than {MAX_REDIRECTS} redirects"))
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        except _ERRORS as e:
             raise _failure(e) from None
 
     async def aclose(self) -> None:
@@ -131,14 +132,14 @@ class AiohttpOpened:
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 return
-            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            except _ERRORS as e:
                 raise _failure(e) from None
             yield chunk
 
     async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
         try:
             return await self._response.content.read(limit)
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except _ERRORS:
             return b""  # the error body itself was cut off: the status still says what happened
         finally:
             self._response.close()
@@ -148,6 +149,22 @@ class AiohttpOpened:
             self._response.release()  # read to the end: the connection goes back to the pool
         else:
             self._response.close()  # abandoned or failed mid-stream: the connection must not be reused
+
+
+_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, OSError)  # and aiohttp.ClientError, once imported
+
+
+def _aiohttp() -> Any:
+    """aiohttp, imported when the first request is made, not when an agent is built.
+
+    Importing it costs about 0.3 s and 25 MB here: a script, a CLI or a test
+    that builds agents without calling them should not pay it.
+    """
+    global _ERRORS
+    import aiohttp
+
+    _ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+    return aiohttp
 
 
 def _failure(e: BaseException) -> TransportError:
@@ -244,6 +261,8 @@ def _close_at_exit() -> None:
 
 def env_proxy(url: str) -> str | None:
     """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as httpx would use."""
+    from urllib.request import getproxies, proxy_bypass  # with http.client and email: only when a session opens
+
     parts = urlsplit(url)
     proxy = getproxies().get(parts.scheme)
     if not proxy or proxy_bypass(parts.hostname or ""):
@@ -252,8 +271,15 @@ def env_proxy(url: str) -> str | None:
 
 
 @functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """The system's CAs plus certifi's, as the SDK's transport trusts; one for the process, as aiohttp's own."""
+def _ssl_context() -> ssl.SSLContext | bool:
+    """The system's CAs (aiohttp's own verified context, loaded once), or certifi's where the system has none.
+
+    Loading a CA bundle takes about 0.15 s with OpenSSL 3, so it is done once
+    per process, and not a second time when the system store is there.
+    """
+    paths = ssl.get_default_verify_paths()
+    if (paths.cafile and os.path.exists(paths.cafile)) or (paths.capath and os.listdir(paths.capath)):
+        return True
     context = ssl.create_default_context()
     try:
         import certifi

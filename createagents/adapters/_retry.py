@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 _RETRY_STATUS = frozenset((408, 409, 429))
 _NO_HEADERS: Mapping[str, str] = {}
@@ -86,6 +85,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     if seconds is not None:
         return seconds
     try:
+        from email.utils import parsedate_to_datetime  # rare, and the email package is not light
+
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())  # a date already past: now
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
