@@ -38,13 +38,21 @@ class Endpoint:
         return self.url.replace("{deployment}", quote(model, safe="")) if "{deployment}" in self.url else self.url
 
     async def request_headers(self) -> dict[str, str]:
-        headers = {**self.public, **self.credentials}
+        headers = Headers(self.public)
+        headers.update(self.credentials)
         if self.token is not None:
             headers[self.token_header] = f"Bearer {await self.token()}"
         return headers
 
     def public_headers(self) -> dict[str, str]:
         return dict(self.public)
+
+
+class Headers(dict[str, str]):
+    """Request headers whose repr shows only the names: they are a local of the request function."""
+
+    def __repr__(self) -> str:
+        return f"Headers({sorted(self)})"
 
 
 def user_agent() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.errors import (
@@ -35,7 +35,7 @@ class ErrorContext:
 
     provider: str
     model: str
-    secrets: Sequence[str] = ()
+    secrets: Sequence[str] = field(default=(), repr=False)  # a traceback that prints locals must not show them
     request_id: str | None = None
 
     def scrub(self, text: str) -> str:

@@ -38,11 +38,12 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 class AiohttpTransport:
     """One pooled aiohttp session per adapter, opened in the loop that first uses it."""
 
-    __slots__ = ("__weakref__", "_hook", "_loop", "_session", "closed", "endpoint")
+    __slots__ = ("__weakref__", "_hook", "_loop", "_open", "_session", "closed", "endpoint")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.closed = False
+        self._open: set[AiohttpOpened] = set()  # responses being read: closing the transport ends them
         self._session: aiohttp.ClientSession | None = None
         self._hook: AsyncGenerator[None, None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -87,7 +88,9 @@ class AiohttpTransport:
                 )
                 location = response.headers.get("location")
                 if response.status not in (301, 302, 303, 307, 308) or not location:
-                    return AiohttpOpened(response)
+                    opened = AiohttpOpened(response, self._open)
+                    self._open.add(opened)
+                    return opened
                 response.release()
                 target = urljoin(url, location)
                 if _origin(target) != _origin(url):  # credentials stay with the origin they were given for
@@ -101,6 +104,8 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         self.closed = True
+        for opened in list(self._open):
+            opened.abort()
         session, hook, self._session, self._hook = self._session, self._hook, None, None
         _OPEN.discard(self)
         if session is None or hook is None or self._loop is None:
@@ -114,10 +119,11 @@ class AiohttpTransport:
 class AiohttpOpened:
     """An aiohttp response behind the `Opened` protocol."""
 
-    __slots__ = ("_response", "headers", "status")
+    __slots__ = ("_open", "_response", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, open_set: set[AiohttpOpened]) -> None:
         self._response = response
+        self._open = open_set
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
@@ -142,9 +148,16 @@ class AiohttpOpened:
         except _ERRORS:
             return b""  # the error body itself was cut off: the status still says what happened
         finally:
+            self._open.discard(self)
             self._response.close()
 
+    def abort(self) -> None:
+        """End the read in progress at once (a reader waiting for bytes gets a connection error)."""
+        self._response.content.set_exception(_aiohttp().ClientConnectionError("the transport was closed"))
+        self._response.close()
+
     async def aclose(self, *, reuse: bool = False) -> None:
+        self._open.discard(self)
         if reuse:
             self._response.release()  # read to the end: the connection goes back to the pool
         else:
