@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 from typing import Any
 
@@ -456,13 +455,41 @@ def test_one_agent_across_event_loops(request_path: str) -> None:
         loop.close()
 
 
-async def test_secrets_never_reach_logs(openai_server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+async def test_a_key_quoted_back_is_masked_in_the_error_and_its_traceback(openai_server: FakeOpenAIServer) -> None:
+    import traceback
+
     openai_server.add(status(401, f"Incorrect API key provided: {SECRET}"))
     async with agent_for(openai_server) as agent:
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError) as e:
             await agent.chat("hi")
-    assert SECRET not in caplog.text
+    printed = "".join(traceback.format_exception(e.value))
+    assert "Incorrect API key provided: ***" in printed and SECRET not in printed
+
+
+async def test_a_refusal_is_the_answer(openai_server: FakeOpenAIServer) -> None:
+    openai_server.add(Script(refusal=["I can't ", "help with that."]))
+    async with agent_for(openai_server) as agent:
+        assert await agent.chat("something bad") == "I can't help with that."
+
+
+async def test_an_async_token_provider_is_awaited(openai_server: FakeOpenAIServer) -> None:
+    async def token() -> str:
+        await asyncio.sleep(0)
+        return SECRET
+
+    async with CreateAgent(
+        provider="openai", model="m", base_url=openai_server.v1, api_key=token, max_retries=0
+    ) as agent:
+        assert (await agent.chat("one")).strip() == "one"
+    assert openai_server.requests[0].headers["Authorization"] == f"Bearer {SECRET}"
+
+
+async def test_a_404_that_is_not_about_the_model_hints_at_base_url(openai_server: FakeOpenAIServer) -> None:
+    openai_server.add(status(404, "Not Found"))
+    async with agent_for(openai_server) as agent:
+        with pytest.raises(BadRequestError) as e:
+            await agent.chat("hi")
+    assert "is base_url right?" in str(e.value) and e.value.status_code == 404
 
 
 # -- servers that differ from OpenAI -------------------------------------------------

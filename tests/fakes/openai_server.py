@@ -34,6 +34,7 @@ class Script:
 
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)  # refusal deltas, as OpenAI streams a refused answer
     tool_calls: list[FakeToolCall] = field(default_factory=list)
     usage: dict[str, Any] | None = field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
@@ -168,6 +169,7 @@ class FakeOpenAIServer(FakeServer):
         chunks: list[dict[str, Any] | bytes] = [chunk({"role": "assistant", "content": ""})]
         chunks += [chunk({"content": None, "reasoning_content": r}) for r in s.reasoning]
         chunks += [chunk({"content": t}) for t in s.text]
+        chunks += [chunk({"content": None, "refusal": r}) for r in s.refusal]
         for i, call in enumerate(s.tool_calls):
             call_id = call.id or f"call_{i}_abc"
             for j, fragment in enumerate(call.arguments or [""]):
