@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -101,3 +102,12 @@ async def test_an_agent_never_closed_exits_quietly(server: FakeOpenAIServer, nam
     for out, err in (plain, warnings):
         assert out.startswith("hello there")
         assert err == ""
+
+
+def test_closing_a_blocking_agent_closes_its_event_loop() -> None:
+    script = (
+        "import gc, time\nfrom createagents import CreateAgent\n"
+        "a = CreateAgent(provider='test')\na.chat_sync('hi')\na.close()\ntime.sleep(0.1)\ndel a\ngc.collect()\n"
+    )
+    out = subprocess.run([sys.executable, "-X", "dev", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr

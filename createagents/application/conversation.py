@@ -34,7 +34,9 @@ class SyncRunner:
         with self._guard:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=self._loop.run_forever, name="createagents-sync", daemon=True)
+                self._thread = threading.Thread(
+                    target=_serve, args=(self._loop,), name="createagents-sync", daemon=True
+                )
                 self._thread.start()
             loop = self._loop
         if self._thread is threading.current_thread():
@@ -50,6 +52,17 @@ class SyncRunner:
         loop.call_soon_threadsafe(loop.stop)
         if thread is not threading.current_thread():  # closing from inside: the loop just stops
             thread.join()
+            loop.close()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The blocking API's loop: run until stopped, then close it here, whoever stopped it."""
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
             loop.close()
 
 
