@@ -43,6 +43,7 @@ from .domain.events import (
     ToolCallReady,
     ToolCallStarted,
 )
+from .domain.limits import RunLimits
 from .domain.messages import (
     AssistantMessage,
     Message,
@@ -100,6 +101,7 @@ __all__ = [
     "RunEvent",
     "RunFailed",
     "RunFinished",
+    "RunLimits",
     "RunObserver",
     "RunStarted",
     "SystemMessage",

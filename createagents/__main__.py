@@ -9,6 +9,7 @@ import os
 import sys
 
 from . import CreateAgent, __version__, tool
+from .agent import PROVIDER_VARIABLE
 from .domain.events import RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
 
 
@@ -23,10 +24,9 @@ async def get_weather(city: str, unit: str = "C") -> str:
     return f"22 {unit} and sunny in {city}"
 
 
-async def demo(provider: str, model: str | None) -> None:
+async def demo(provider: str | None) -> None:
     async with CreateAgent(
-        provider=provider,
-        model=model,
+        provider=provider,  # None: CreateAgent reads CREATEAGENTS_PROVIDER and CREATEAGENTS_MODEL
         instructions="You are concise. Use the tools when they help.",
         tools=[add, get_weather, "currentdate"],
         config={"temperature": 0.2},
@@ -64,10 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run an agent with tools, streaming")
     parser.parse_args(argv)
-    provider = os.environ.get("CREATEAGENTS_PROVIDER") or "test"
-    model = os.environ.get("CREATEAGENTS_MODEL") or None
+    provider = None if os.environ.get(PROVIDER_VARIABLE) else "test"  # offline unless one is configured
     try:
-        asyncio.run(demo(provider, model))
+        asyncio.run(demo(provider))
     except Exception as e:  # a demo prints the error, not a traceback
         print(f"\nerror: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

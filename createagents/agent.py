@@ -1,13 +1,14 @@
 """The facade and composition root: `CreateAgent` wires adapters into the use cases.
 
-The only module that knows every layer, and the only place that reads
-environment variables.
+The only module that knows every layer. It reads `CREATEAGENTS_PROVIDER`
+and `CREATEAGENTS_MODEL` when no provider is given; each provider reads its
+own variables in `providers.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,10 +22,11 @@ from .application.loop import AgentSpec
 from .application.metrics import MetricsRecorder
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
 from .application.reply import Answer, EventHandler, Reply
-from .application.tool_threads import DEFAULT_TOOL_THREADS, ToolThreads
-from .application.tools import Tool, ToolBox, to_tool
+from .application.tool_threads import ToolThreads
+from .application.tools import Tool, ToolBox, to_tools
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
+from .domain.limits import RunLimits
 from .domain.messages import Message
 from .domain.metrics import MetricsRecord
 from .domain.settings import ModelSettings
@@ -33,6 +35,9 @@ from .providers import ApiKey, ProviderOptions, build_model
 _log = logging.getLogger("createagents")
 
 DEFAULT_CONVERSATION = "default"
+PROVIDER_VARIABLE = "CREATEAGENTS_PROVIDER"
+MODEL_VARIABLE = "CREATEAGENTS_MODEL"
+_DEFAULTS = RunLimits()
 
 
 class CreateAgent:
@@ -40,54 +45,53 @@ class CreateAgent:
 
     `provider` is a name ("openai", "azure", "ollama", "test", or one
     registered under the `createagents.providers` entry point group) or a
-    `ChatModel` object. `config` holds model settings (see `ModelSettings`);
-    `provider_options` holds what only one provider understands (Ollama's
-    `keep_alive`, for one).
+    `ChatModel` object. Without it, the environment variable
+    `CREATEAGENTS_PROVIDER` names the provider (and `CREATEAGENTS_MODEL` the
+    model, when `model` is not given); with neither, building the agent is a
+    `ConfigurationError`. Every other argument is keyword-only. `config` holds
+    model settings (see `ModelSettings`); `provider_options` holds what only
+    one provider understands (Ollama's `keep_alive`, for one); the numeric
+    limits are checked by `RunLimits`.
     """
 
     def __init__(
         self,
-        provider: str | ChatModel = "test",
+        provider: str | ChatModel | None = None,
         model: str | None = None,
+        *,
         instructions: str | None = None,
         tools: Iterable[object] | None = None,
         config: Mapping[str, Any] | None = None,
-        *,
         base_url: str | None = None,
         api_key: ApiKey | None = None,
         api_version: str | None = None,
-        timeout: float = 600.0,
-        max_retries: int = 2,
+        timeout: float = _DEFAULTS.timeout,
+        max_retries: int = _DEFAULTS.max_retries,
         provider_options: Mapping[str, Any] | None = None,
-        max_turns: int = 10,
-        tool_timeout: float = 60.0,
-        tool_threads: int = DEFAULT_TOOL_THREADS,
-        history_max_size: int | None = None,
+        max_turns: int = _DEFAULTS.max_turns,
+        tool_timeout: float = _DEFAULTS.tool_timeout,
+        tool_threads: int = _DEFAULTS.tool_threads,
+        history_max_size: int | None = _DEFAULTS.history_max_size,
         store: ConversationStore | None = None,
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
         metrics_sinks: Iterable[MetricsSink | Callable[[MetricsRecord], None]] = (),
-        metrics_limit: int = 10_000,
+        metrics_limit: int = _DEFAULTS.metrics_limit,
     ) -> None:
-        _check_positive("max_turns", max_turns, int)
-        _check_positive("tool_timeout", tool_timeout, (int, float))
-        _check_positive("timeout", timeout, (int, float))
-        _check_positive("metrics_limit", metrics_limit, int)
-        _check_positive("tool_threads", tool_threads, int)
-        if history_max_size is not None:
-            _check_positive("history_max_size", history_max_size, int)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
-        if instructions is not None and not isinstance(instructions, str):
-            raise ConfigurationError(f"instructions must be a str, got {type(instructions).__name__}")
-        if tools is None:
-            tools = ()
-        if isinstance(tools, str | bytes) or not isinstance(tools, Iterable):
-            raise ConfigurationError("tools must be a list of functions, tools or built-in tool names")
-
+        self.limits = limits = RunLimits(
+            max_turns=max_turns,
+            tool_timeout=tool_timeout,
+            tool_threads=tool_threads,
+            history_max_size=history_max_size,
+            metrics_limit=metrics_limit,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self.instructions = _instructions(instructions)
+        self.settings = ModelSettings.from_mapping(config)
+        self.tools: tuple[Tool, ...] = to_tools(tools, _builtin_tool)
+        provider, model = _provider_and_model(provider, model)
         if isinstance(api_key, str):
             register_secret(api_key)
-        self.settings = ModelSettings.from_mapping(config)
-        self.tools: tuple[Tool, ...] = tuple(_resolve_tool(t) for t in tools)
         self._model = build_model(
             provider,
             ProviderOptions(
@@ -95,24 +99,19 @@ class CreateAgent:
                 base_url=base_url,
                 api_key=api_key,
                 api_version=api_version,
-                timeout=float(timeout),
-                max_retries=max_retries,
+                timeout=limits.timeout,
+                max_retries=limits.max_retries,
                 extra=dict(provider_options or {}),
             ),
         )
         self._model.check_settings(self.settings)  # what the provider cannot take fails now, not at the first chat
         self.model = model or getattr(self._model, "model", None) or "test"
         self.provider = self._model.provider
-        self.instructions = instructions
-        sinks = list(metrics_sinks)
-        if not all(isinstance(s, MetricsSink) or callable(s) for s in sinks):
-            raise ConfigurationError("metrics_sinks must be MetricsSink objects or callables taking a record")
-        threads = ToolThreads(tool_threads)
-        self._metrics = MetricsRecorder(limit=metrics_limit, sinks=[LoggingSink(), *sinks], tool_threads=threads)
-        self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe]
-        self._observers += [o.observe if isinstance(o, RunObserver) else o for o in observers]
-        if not all(callable(o) for o in self._observers):
-            raise ConfigurationError("observers must be RunObserver objects or callables taking an event")
+        threads = ToolThreads(limits.tool_threads)
+        self._metrics = MetricsRecorder(
+            limit=limits.metrics_limit, sinks=[LoggingSink(), *metrics_sinks], tool_threads=threads
+        )
+        self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe, *_observer_callables(observers)]
         if store is None:
             from .adapters.memory_store import InMemoryConversationStore
 
@@ -122,14 +121,14 @@ class CreateAgent:
             spec=AgentSpec(
                 model=self._model,
                 model_name=self.model,
-                instructions=instructions,
-                toolbox=ToolBox(self.tools, default_timeout=float(tool_timeout), threads=threads),
+                instructions=self.instructions,
+                toolbox=ToolBox(self.tools, default_timeout=limits.tool_timeout, threads=threads),
                 settings=self.settings,
-                max_turns=max_turns,
+                max_turns=limits.max_turns,
             ),
             store=store,
             notify=self._notify,
-            history_max_size=history_max_size,
+            history_max_size=limits.history_max_size,
         )
         # weak: a server that talks to millions of users must not keep a Conversation per id forever;
         # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
@@ -268,23 +267,38 @@ class CreateAgent:
                 _log.exception("run observer %r failed on %s", observe, event.kind)
 
 
-def _resolve_tool(obj: object) -> Tool:
-    if isinstance(obj, str):
-        from .adapters.builtin_tools import builtin_tool
+def _provider_and_model(provider: str | ChatModel | None, model: str | None) -> tuple[str | ChatModel, str | None]:
+    """The provider and model as given, else as `CREATEAGENTS_PROVIDER` and `CREATEAGENTS_MODEL` name them."""
+    if provider is not None:
+        return provider, model
+    named = os.environ.get(PROVIDER_VARIABLE)
+    if not named:
+        raise ConfigurationError(
+            'CreateAgent needs a provider: provider="openai" | "azure" | "ollama" | "test", '
+            f"or a ChatModel object (or set the environment variable {PROVIDER_VARIABLE})"
+        )
+    return named, model or os.environ.get(MODEL_VARIABLE) or None
 
-        return builtin_tool(obj)
-    return to_tool(obj)
+
+def _instructions(instructions: object) -> str | None:
+    if instructions is not None and not isinstance(instructions, str):
+        raise ConfigurationError(f"instructions must be a str, got {type(instructions).__name__}")
+    return instructions
 
 
-def _check_positive(name: str, value: object, types: type | tuple[type, ...]) -> None:
-    """NaN passes `> 0` checks the wrong way and infinity overflows timers: both are refused."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, types)
-        or not math.isfinite(value)  # type: ignore[arg-type]
-        or value <= 0  # type: ignore[operator]
-    ):
-        raise ConfigurationError(f"{name} must be a finite number greater than 0, got {value!r}")
+def _builtin_tool(name: str) -> Tool:
+    from .adapters.builtin_tools import builtin_tool
+
+    return builtin_tool(name)
+
+
+def _observer_callables(
+    observers: Iterable[RunObserver | Callable[[RunEvent], None]],
+) -> list[Callable[[RunEvent], None]]:
+    found = [o.observe if isinstance(o, RunObserver) else o for o in observers]
+    if not all(callable(o) for o in found):
+        raise ConfigurationError("observers must be RunObserver objects or callables taking an event")
+    return found
 
 
 __all__: Sequence[str] = ["CreateAgent"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from createagents import (
     Message,
     ModelEvent,
     ResponseDone,
+    RunLimits,
     TextDelta,
     ToolMessage,
     ToolSpec,
@@ -28,6 +31,53 @@ from createagents.domain.errors import ProviderUnavailableError
 from createagents.domain.history import trim_history
 from createagents.domain.messages import AssistantMessage
 from createagents.testing import FunctionModel, tool_call
+
+
+def test_every_argument_after_model_is_keyword_only() -> None:
+    parameters = list(inspect.signature(CreateAgent).parameters.values())
+    assert [p.name for p in parameters[:2]] == ["provider", "model"]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters[:2])
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:])
+    with pytest.raises(TypeError, match="positional"):
+        CreateAgent("test", "m", "You are concise.")  # type: ignore[misc]
+    assert CreateAgent("test", "m", instructions="You are concise.").instructions == "You are concise."
+
+
+def test_without_a_provider_is_a_clear_error_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREATEAGENTS_PROVIDER", raising=False)
+    monkeypatch.setenv("CREATEAGENTS_MODEL", "ignored")  # the model alone chooses nothing
+    with pytest.raises(ConfigurationError) as e:
+        CreateAgent(model="gpt-4o-mini")
+    message = str(e.value)
+    assert 'provider="openai" | "azure" | "ollama" | "test"' in message
+    assert "ChatModel" in message and "CREATEAGENTS_PROVIDER" in message
+
+
+def test_the_environment_names_the_provider_and_model_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREATEAGENTS_PROVIDER", "test")
+    monkeypatch.setenv("CREATEAGENTS_MODEL", "m-from-env")
+    agent = CreateAgent()
+    assert (agent.provider, agent.model) == ("test", "m-from-env")
+    assert agent.chat_sync("hi") == "You said: hi"  # the test model, not an error
+    agent.close()
+    assert CreateAgent(model="m-given").model == "m-given"  # an explicit model wins
+    model = FunctionModel(lambda messages, tools: "ok")
+    assert CreateAgent(provider=model).model == "test"  # an explicit provider ignores both variables
+    monkeypatch.setenv("CREATEAGENTS_PROVIDER", "ollama")
+    monkeypatch.delenv("CREATEAGENTS_MODEL")
+    with pytest.raises(ConfigurationError, match="provider 'ollama' needs a model"):
+        CreateAgent()
+
+
+def test_limits_are_checked_once_and_kept_as_a_value_object() -> None:
+    agent = CreateAgent(provider="test", max_turns=3, tool_timeout=2, timeout=30, history_max_size=50)
+    assert agent.limits == RunLimits(max_turns=3, tool_timeout=2.0, timeout=30.0, history_max_size=50)
+    assert CreateAgent(provider="test").limits == RunLimits()
+    assert isinstance(agent.limits.tool_timeout, float) and isinstance(agent.limits.timeout, float)
+    with pytest.raises(ConfigurationError, match="max_retries must be a whole number >= 0, got True"):
+        CreateAgent(provider="test", max_retries=True)
+    with pytest.raises(ConfigurationError, match="max_turns must be a finite number greater than 0, got True"):
+        CreateAgent(provider="test", max_turns=True)
 
 
 def test_unknown_provider_lists_the_valid_ones() -> None:
@@ -53,12 +103,12 @@ def test_unknown_provider_lists_the_valid_ones() -> None:
 )
 def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
-        CreateAgent(**kwargs)  # type: ignore[arg-type]
+        CreateAgent(**{"provider": "test", **kwargs})  # type: ignore[arg-type]
 
 
 async def test_bad_message_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="message must be a str"):
-        CreateAgent().chat(42)  # type: ignore[arg-type]
+        CreateAgent(provider="test").chat(42)  # type: ignore[arg-type]
 
 
 async def test_an_adapter_object_is_a_provider() -> None:
@@ -90,15 +140,18 @@ async def test_currentdate_builtin_tool_by_name() -> None:
     assert "unknown time zone 'Mars/Base'" in bad
 
 
-async def test_conversations_are_independent_and_history_is_bounded() -> None:
-    agent = CreateAgent(history_max_size=4)
+async def test_conversations_are_independent_and_history_max_size_bounds_what_is_sent() -> None:
+    model = FunctionModel(lambda messages, tools: f"You said: {messages[-1].content}")
+    agent = CreateAgent(provider=model, history_max_size=4)
     a, b = agent.conversation("a"), agent.conversation("b")
     assert agent.conversation("a") is a
-    await a.chat("one")
-    await a.chat("two")
-    await a.chat("three")
+    for text in ("one", "two", "three", "four"):
+        await a.chat(text)
     await b.chat("bee")
-    assert [m.content for m in await a.history()] == ["two", "You said: two", "three", "You said: three"]
+    sent = [m.content for m in model.requests[3].messages]  # a's fourth turn: six messages before it
+    assert sent == ["two", "You said: two", "three", "You said: three", "four"]
+    assert [m.content for m in model.requests[4].messages] == ["bee"]  # b sees nothing of a
+    assert len(await a.history()) == 8
     assert [m.content for m in await b.history()] == ["bee", "You said: bee"]
     await a.clear_history()
     assert await a.history() == [] and len(await b.history()) == 2
@@ -204,7 +257,7 @@ async def test_lifecycle_closes_the_model_and_refuses_later_use() -> None:
 
 
 def test_chat_sync_in_a_script() -> None:
-    agent = CreateAgent(tools=["currentdate"])
+    agent = CreateAgent(provider="test", tools=["currentdate"])
     assert agent.chat_sync("hi").startswith("Tool results: currentdate -> ")
     assert agent.chat_sync("again").startswith("Tool results")
     agent.close()
@@ -213,7 +266,7 @@ def test_chat_sync_in_a_script() -> None:
 
 
 async def test_chat_sync_where_a_loop_is_already_running() -> None:
-    agent = CreateAgent()
+    agent = CreateAgent(provider="test")
     assert agent.chat_sync("from a notebook") == "You said: from a notebook"
     await agent.aclose()
 
@@ -229,8 +282,17 @@ def test_demo_runs_offline() -> None:
     assert "history: 12 messages" in out.stdout
 
 
+def test_the_demo_runs_on_the_configured_provider() -> None:
+    env = {"PATH": "", "PYTHONPATH": "", "CREATEAGENTS_PROVIDER": "test", "CREATEAGENTS_MODEL": "demo-model"}
+    out = subprocess.run(
+        [sys.executable, "-m", "createagents", "demo"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "provider=test model=demo-model" in out.stdout
+
+
 def test_a_reply_goes_straight_to_asyncio_run() -> None:
-    assert asyncio.run(CreateAgent().chat("direct")) == "You said: direct"
+    assert asyncio.run(CreateAgent(provider="test").chat("direct")) == "You said: direct"
 
 
 def test_readme_commands_are_what_ci_runs() -> None:
@@ -242,10 +304,22 @@ def test_readme_commands_are_what_ci_runs() -> None:
     assert test_command in ci
 
 
+def test_the_readme_and_docs_name_no_missing_file() -> None:
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    missing = [
+        f"{page.name}: {name}"
+        for page in pages
+        for name in re.findall(r"[\w./-]+\.md\b", page.read_text())
+        if not (page.parent / name).exists() and not (root / name).exists()
+    ]
+    assert missing == []
+
+
 async def test_unused_conversations_are_not_kept_but_their_history_is() -> None:
     import gc
 
-    agent = CreateAgent()
+    agent = CreateAgent(provider="test")
     for i in range(200):
         await agent.conversation(f"user-{i}").chat("hi")
     gc.collect()

@@ -198,12 +198,14 @@ def test_memory_store_bad_limits(kwargs: dict[str, Any]) -> None:
         InMemoryConversationStore(**kwargs)
 
 
-async def test_history_max_size_applies_on_append_over_two_turns() -> None:
-    store = InMemoryConversationStore()
-    agent = CreateAgent(provider=echo_model(), store=store, history_max_size=3)
+async def test_history_max_size_trims_what_is_sent_and_the_store_keeps_it_all() -> None:
+    model = echo_model()
+    agent = CreateAgent(provider=model, history_max_size=3)
     await agent.chat("one")
-    await agent.chat("two")  # four messages: the first turn goes, whole
-    assert [m.content for m in await agent.history()] == ["two", "re two"]
+    await agent.chat("two")
+    await agent.chat("three")  # five messages before it: the first turn goes, whole, then the second
+    assert [m.content for m in model.requests[-1].messages] == ["two", "re two", "three"]
+    assert len(await agent.history()) == 6  # stored whole
 
 
 # -- defects reported by a new user --------------------------------------------

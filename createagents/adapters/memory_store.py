@@ -7,14 +7,15 @@ forget idle ones, but never one with a turn in flight.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..application.ports import ConversationStore
 from ..domain.errors import ConfigurationError
-from ..domain.history import trim_history
 from ..domain.messages import Message
 
 DEFAULT_MAX_CONVERSATIONS = 10_000
@@ -52,6 +53,7 @@ class InMemoryConversationStore(ConversationStore):
         # id -> (messages, last used); ordered from least to most recently used
         self._histories: OrderedDict[str, tuple[tuple[Message, ...], float]] = OrderedDict()
         self._held: dict[str, int] = {}
+        self._paused: dict[str, dict[str, dict[str, Any]]] = {}  # not evicted: a paused turn expires on its own
 
     def __len__(self) -> int:
         return len(self._histories)
@@ -68,21 +70,37 @@ class InMemoryConversationStore(ConversationStore):
         self._histories.move_to_end(conversation_id)
         return list(entry[0])
 
-    async def append(self, conversation_id: str, messages: Sequence[Message], *, max_size: int | None = None) -> None:
+    async def append(self, conversation_id: str, messages: Sequence[Message]) -> None:
         if not messages:
             return
         now = self._clock()
         entry = self._histories.get(conversation_id)
         old: tuple[Message, ...] = () if entry is None else entry[0]
-        merged = (*old, *messages)
-        if max_size is not None and len(merged) > max_size:
-            merged = tuple(trim_history(merged, max_size))
-        self._histories[conversation_id] = (merged, now)
+        self._histories[conversation_id] = ((*old, *messages), now)
         self._histories.move_to_end(conversation_id)
         self._evict(now)
 
     async def clear(self, conversation_id: str) -> None:
         self._histories.pop(conversation_id, None)
+
+    async def list_ids(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        ids = sorted(i for i in {*self._histories, *self._paused} if after is None or i > after)
+        return ids[:limit]
+
+    async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
+        self._paused.setdefault(conversation_id, {})[turn_id] = json.loads(json.dumps(state))  # a copy, JSON-checked
+
+    async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        turns = self._paused.get(conversation_id)
+        if not turns or turn_id not in turns:
+            return None
+        state = turns.pop(turn_id)
+        if not turns:
+            del self._paused[conversation_id]
+        return state
+
+    async def paused_ids(self, conversation_id: str) -> list[str]:
+        return sorted(self._paused.get(conversation_id, ()))
 
     def hold(self, conversation_id: str) -> None:
         self._held[conversation_id] = self._held.get(conversation_id, 0) + 1

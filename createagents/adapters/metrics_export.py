@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..application.metrics import LATENCY_BUCKETS, MetricsRecorder, Totals
+from ..application.metrics import LATENCY_BUCKETS, MetricsRecorder, Totals, token_type
 from ..domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
 
 
@@ -53,9 +53,9 @@ def to_prometheus(recorder: MetricsRecorder, path: str | Path | None = None) -> 
             for (provider, model, status), t in sorted(recorder.model_totals.items()):
                 calls.add_metric([provider, model, status], t.count)
                 latency.add_metric([provider, model, status], _buckets(t), sum_value=t.seconds)
-                for kind in ("prompt", "completion", "cached", "reasoning"):
-                    key = (provider, model, kind)
-                    token_sums[key] = token_sums.get(key, 0) + getattr(t, f"{kind}_tokens")
+                for name, count in t.tokens.items():  # summed over ok and error calls
+                    key = (provider, model, token_type(name))
+                    token_sums[key] = token_sums.get(key, 0) + count
             for labels, value in token_sums.items():
                 tokens.add_metric(list(labels), value)
             tools = CounterMetricFamily("createagents_tool_calls", "Tool calls.", labels=["tool", "status"])

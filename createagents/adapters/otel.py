@@ -14,6 +14,10 @@ from ..domain.errors import ConfigurationError
 from ..domain.metrics import MetricsRecord, ModelCallRecord
 
 _PROVIDER_NAMES = {"azure": "azure.ai.openai"}  # our names -> the conventions' well-known values
+_TOKENS = (  # the `Usage` fields the conventions name: (field, gen_ai.token.type, span attribute)
+    ("prompt_tokens", "input", "gen_ai.usage.input_tokens"),
+    ("completion_tokens", "output", "gen_ai.usage.output_tokens"),
+)
 _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
 _SECONDS_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 
@@ -72,8 +76,7 @@ class OpenTelemetrySink(MetricsSink):
         span_attributes = {
             **common,
             "gen_ai.conversation.id": r.conversation_id,
-            "gen_ai.usage.input_tokens": r.prompt_tokens,
-            "gen_ai.usage.output_tokens": r.completion_tokens,
+            **{attribute: getattr(r, name) for name, _, attribute in _TOKENS},
         }
         if r.finish_reason:
             span_attributes["gen_ai.response.finish_reasons"] = [r.finish_reason]
@@ -82,8 +85,8 @@ class OpenTelemetrySink(MetricsSink):
         if r.time_to_first_token is not None:
             self._ttfc.record(r.time_to_first_token, common)
         if r.success:
-            self._tokens.record(r.prompt_tokens, {**common, "gen_ai.token.type": "input"})
-            self._tokens.record(r.completion_tokens, {**common, "gen_ai.token.type": "output"})
+            for name, token_type, _ in _TOKENS:
+                self._tokens.record(getattr(r, name), {**common, "gen_ai.token.type": token_type})
 
     def _span(self, name: str, attributes: dict[str, Any], end_ns: int, seconds: float, error: str | None) -> None:
         span = self._tracer.start_span(

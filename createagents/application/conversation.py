@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..domain.errors import AgentClosedError, ConfigurationError
+from ..domain.history import trim_history
 from ..domain.messages import Message, UserMessage
 from .loop import AgentSpec, Notify, TurnScope, run_turn
 from .ports import ConversationStore
@@ -180,17 +181,17 @@ class _Scope:
         runtime.ensure_open()
         runtime.store.hold(self._id)
         try:
-            return await runtime.store.load(self._id)
+            history = await runtime.store.load(self._id)
         except BaseException:
             runtime.store.release(self._id)
             raise
+        return trim_history(history, runtime.history_max_size)  # what is sent; the store keeps it whole
 
     async def __aexit__(self, *exc: object) -> None:
         self._runtime.store.release(self._id)
 
     async def commit(self, messages: Sequence[Message]) -> None:
-        runtime = self._runtime
-        await runtime.store.append(self._id, messages, max_size=runtime.history_max_size)
+        await self._runtime.store.append(self._id, messages)
 
 
 class Stateless:

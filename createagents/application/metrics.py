@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain.errors import ConfigurationError
 from ..domain.events import ModelCallFinished, RunEvent, ToolCallFinished
+from ..domain.messages import TOKEN_FIELDS, USAGE_FIELDS
 from ..domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
 from .ports import MetricsSink, RunObserver
 from .tool_threads import ToolThreads
@@ -35,18 +37,12 @@ def model_record(event: ModelCallFinished) -> ModelCallRecord:
         conversation_id=event.conversation_id,
         latency=event.latency,
         time_to_first_token=event.time_to_first_token,
-        prompt_tokens=u.prompt_tokens,
-        completion_tokens=u.completion_tokens,
         total_tokens=u.total_tokens,
-        cached_tokens=u.cached_tokens,
-        reasoning_tokens=u.reasoning_tokens,
-        load_duration=u.load_duration,
-        prompt_eval_duration=u.prompt_eval_duration,
-        eval_duration=u.eval_duration,
         tool_calls=event.tool_calls,
         finish_reason=event.finish_reason,
         success=event.error is None,
         error_type=event.error,
+        **{name: getattr(u, name) for name in USAGE_FIELDS},
     )
 
 
@@ -67,10 +63,7 @@ class Totals:
     count: int = 0
     errors: int = 0
     seconds: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIELDS, 0))  # by `Usage` field
     bucket_counts: list[int] = field(default_factory=list)
 
 
@@ -88,6 +81,8 @@ class MetricsRecorder(RunObserver):
         self.model_totals: dict[tuple[str, str, str], Totals] = {}  # (provider, model, status)
         self.tool_totals: dict[tuple[str, str], Totals] = {}  # (tool, status)
         self._sinks = [s.record if isinstance(s, MetricsSink) else s for s in sinks]
+        if not all(callable(s) for s in self._sinks):
+            raise ConfigurationError("metrics_sinks must be MetricsSink objects or callables taking a record")
 
     def observe(self, event: RunEvent) -> None:
         record: MetricsRecord
@@ -107,10 +102,9 @@ class MetricsRecorder(RunObserver):
             if t is None:
                 t = self.model_totals[(record.provider, record.model, status)] = _totals()
             _count(t, record.latency, record.success)
-            t.prompt_tokens += record.prompt_tokens
-            t.completion_tokens += record.completion_tokens
-            t.cached_tokens += record.cached_tokens
-            t.reasoning_tokens += record.reasoning_tokens
+            tokens = t.tokens
+            for name in TOKEN_FIELDS:
+                tokens[name] += getattr(record, name)
         else:
             t = self.tool_totals.get((record.tool_name, status))
             if t is None:
@@ -130,8 +124,8 @@ class MetricsRecorder(RunObserver):
         errors = sum(t.errors for t in self.model_totals.values())
         tool_calls = sum(t.count for t in self.tool_totals.values())
         tool_errors = sum(t.errors for t in self.tool_totals.values())
-        prompt = sum(t.prompt_tokens for t in self.model_totals.values())
-        completion = sum(t.completion_tokens for t in self.model_totals.values())
+        tokens = {token_type(name): sum(t.tokens[name] for t in self.model_totals.values()) for name in TOKEN_FIELDS}
+        tokens["total"] = tokens["prompt"] + tokens["completion"]
         return {
             "model_calls": calls,
             "model_errors": errors,
@@ -140,13 +134,7 @@ class MetricsRecorder(RunObserver):
             "time_to_first_token": percentiles(
                 [r.time_to_first_token for r in model if r.time_to_first_token is not None]
             ),
-            "tokens": {
-                "prompt": prompt,
-                "completion": completion,
-                "total": prompt + completion,
-                "cached": sum(t.cached_tokens for t in self.model_totals.values()),
-                "reasoning": sum(t.reasoning_tokens for t in self.model_totals.values()),
-            },
+            "tokens": tokens,
             "tool_calls": tool_calls,
             "tool_errors": tool_errors,
             "tool_error_rate": tool_errors / tool_calls if tool_calls else 0.0,
@@ -161,6 +149,11 @@ class MetricsRecorder(RunObserver):
         if pool is None:
             return {"size": 0, "busy": 0, "stuck": 0}
         return {"size": pool.size, "busy": pool.busy, "stuck": pool.stuck}
+
+
+def token_type(field_name: str) -> str:
+    """The short name of a token field in summaries and exports: "prompt" for `prompt_tokens`."""
+    return field_name.removesuffix("_tokens")
 
 
 def _totals() -> Totals:

@@ -6,8 +6,9 @@ Adapters implement these; the application never imports an adapter.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain.events import ModelEvent, RunEvent
 from ..domain.messages import Message, ToolSpec
@@ -48,13 +49,19 @@ class ChatModel(ABC):
 
 
 class ConversationStore(ABC):
-    """Where conversation histories live between turns.
+    """Where conversation histories live between turns (memory, SQLite, Redis, or yours).
 
     A turn reads the history once, when it starts (`load`), and when it
     completes adds all its messages with one `append`. `append` must be atomic
     and contiguous: concurrent turns on one conversation (in this process or,
     for a shared store, in others) never interleave their messages and never
-    lose one. A failed or cancelled turn calls nothing.
+    lose one, and a crash or a dropped connection mid-append leaves the
+    previous history intact. A failed or cancelled turn calls nothing.
+    `createagents.domain.codec` turns messages into versioned JSON and back.
+
+    A paused turn (waiting for approvals or client-side tool outputs) is kept
+    beside the history, never in it: `save_paused` stores its state, and
+    `take_paused` hands it out exactly once, so a turn cannot be resumed twice.
     """
 
     @abstractmethod
@@ -62,16 +69,34 @@ class ConversationStore(ABC):
         """The committed history, oldest first; empty for an unknown id."""
 
     @abstractmethod
-    async def append(self, conversation_id: str, messages: Sequence[Message], *, max_size: int | None = None) -> None:
-        """Add one turn's `messages` after the committed history, in one atomic step.
-
-        With `max_size`, the oldest messages are then dropped by the rule of
-        `createagents.domain.history.trim_history`, in the same step.
-        """
+    async def append(self, conversation_id: str, messages: Sequence[Message]) -> None:
+        """Add one turn's `messages` after the committed history, in one atomic step."""
 
     @abstractmethod
     async def clear(self, conversation_id: str) -> None:
         """Forget the history; turns already in flight still append theirs."""
+
+    @abstractmethod
+    async def list_ids(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """Stored conversation ids in ascending order, at most `limit`, each greater than `after` (paging)."""
+
+    async def delete(self, conversation_id: str) -> None:
+        """Forget the conversation: its history and its paused turns."""
+        await self.clear(conversation_id)
+        for turn_id in await self.paused_ids(conversation_id):
+            await self.take_paused(conversation_id, turn_id)
+
+    @abstractmethod
+    async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
+        """Keep a paused turn's state (JSON-ready) until it is taken."""
+
+    @abstractmethod
+    async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        """Remove and return a paused turn's state atomically; None when there is none (or it was taken)."""
+
+    @abstractmethod
+    async def paused_ids(self, conversation_id: str) -> list[str]:
+        """Ids of the conversation's paused turns."""
 
     def hold(self, conversation_id: str) -> None:
         """A turn started on this conversation: a store that evicts must keep it until `release`."""

@@ -3,9 +3,11 @@
 A tool is a plain function (sync or async), a function decorated with
 `@tool`, or a `BaseTool` subclass. The JSON schema comes from the type hints
 and the docstring, through pydantic (imported on first use, so that
-`import createagents` stays fast). Whatever goes wrong inside a call
-(bad arguments, an unknown name, an exception, a timeout) becomes an error
-result for the model: the run goes on and the model can recover.
+`import createagents` stays fast). Inside a run, whatever goes wrong in a
+call (bad arguments, an unknown name, an exception, a timeout) becomes an
+error result for the model: the run goes on and the model can recover. A
+direct call (`await my_tool({...})`) raises `ToolError` or
+`ToolTimeoutError` instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, ClassVar, overload
 
-from ..domain.errors import ConfigurationError
+from ..domain.errors import ConfigurationError, ToolError, ToolTimeoutError
 from ..domain.events import ToolCallFinished
 from ..domain.messages import ToolCall, ToolSpec
 from .tool_threads import Job, ToolThreads
@@ -85,8 +87,34 @@ class Tool:
         return {k: getattr(validated, k) for k in type(validated).model_fields}
 
     async def __call__(self, arguments: Mapping[str, Any]) -> Any:
-        """Validate `arguments` and call the function, for direct use; in a run, the agent's `ToolBox` calls it."""
-        kwargs = self.bind(arguments)
+        """Validate `arguments` and call the function, for direct use; in a run, the agent's `ToolBox` calls it.
+
+        Raises `ToolError` when the schema refuses the arguments and
+        `ToolTimeoutError` past the tool's own `timeout` (a sync function's
+        thread cannot be stopped and runs on; its result is dropped). What
+        the function raises propagates as it is; a `ToolError` it raises
+        gets this tool's name as `tool_name` when it has none.
+        """
+        try:
+            kwargs = self.bind(arguments)
+        except Exception as e:
+            if not _is_validation_error(e):
+                raise
+            raise ToolError(_invalid_arguments(self.name, e), tool_name=self.name) from e
+        deadline = asyncio.timeout(self.timeout)  # None: no limit
+        try:
+            async with deadline:
+                return await self._invoke(kwargs)
+        except TimeoutError as e:
+            if self.timeout is None or not deadline.expired():  # the function's own TimeoutError
+                raise
+            raise ToolTimeoutError(_timed_out(self.name, self.timeout), tool_name=self.name) from e
+        except ToolError as e:
+            if not e.tool_name:
+                e.tool_name = self.name
+            raise
+
+    async def _invoke(self, kwargs: dict[str, Any]) -> Any:
         if self.is_async:
             return await self.fn(**kwargs)
         result = await asyncio.to_thread(self.fn, **kwargs)
@@ -156,6 +184,15 @@ def to_tool(obj: object) -> Tool:
     raise ConfigurationError(
         f"cannot use {obj!r} as a tool: pass a function, a @tool, a BaseTool or a built-in tool name"
     )
+
+
+def to_tools(objs: Iterable[object] | None, builtin: Callable[[str], Tool]) -> tuple[Tool, ...]:
+    """Normalise a user's `tools=[...]`; `builtin` resolves the names of built-in tools."""
+    if objs is None:
+        return ()
+    if isinstance(objs, str | bytes) or not isinstance(objs, Iterable):
+        raise ConfigurationError("tools must be a list of functions, tools or built-in tool names")
+    return tuple(builtin(obj) if isinstance(obj, str) else to_tool(obj) for obj in objs)
 
 
 class ToolBox:
@@ -229,7 +266,7 @@ class ToolBox:
                     f"{timeout:g} s ({threads.stuck} of them with calls stuck past their timeout)",
                     "ToolError",
                 )
-            return _error(f"tool {call.name!r} timed out after {timeout:g} s", "ToolTimeoutError")
+            return _error(_timed_out(call.name, timeout), "ToolTimeoutError")
         except (asyncio.CancelledError, GeneratorExit) as e:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -237,9 +274,11 @@ class ToolBox:
             return _failed(t, call, e, arguments)  # a library's own timeout inside the tool, for one
         except SystemExit as e:  # argparse in a tool, say: the tool failed, the application goes on
             return _failed(t, call, e, arguments)
+        except ToolError as e:  # raised on purpose: its message is what the model should read
+            return _error(t.scrub(str(e), arguments) or f"tool {call.name!r} failed", type(e).__name__)
         except Exception as e:  # a tool's failure is the model's information, not the run's end
             if _is_validation_error(e):
-                return _error(f"invalid arguments for {call.name!r}: {_summarise(e)}", "InvalidArgumentsError")
+                return _error(_invalid_arguments(call.name, e), "InvalidArgumentsError")
             return _failed(t, call, e, arguments)
         finally:
             if job is not None:
@@ -308,6 +347,14 @@ def encodable(text: str) -> str:
 
 def _error(message: str, error_type: str) -> tuple[str, str]:
     return f"Error: {message}", error_type
+
+
+def _invalid_arguments(tool_name: str, e: Exception) -> str:
+    return f"invalid arguments for {tool_name!r}: {_summarise(e)}"
+
+
+def _timed_out(tool_name: str, seconds: float) -> str:
+    return f"tool {tool_name!r} timed out after {seconds:g} s"
 
 
 def _is_validation_error(e: Exception) -> bool:

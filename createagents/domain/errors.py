@@ -16,11 +16,17 @@ so `except CreateAgentsError` catches them all. Bugs (`TypeError`,
     │   │   └── ContentFilterError    refused by a content filter; `categories` names why
     │   ├── ModelNotFoundError        the provider does not know the model
     │   └── ResponseFormatError       the provider sent something that is not its documented format
-    ├── ToolError                     a tool failed (reported to the model, raised only when asked)
-    │   └── ToolTimeoutError
+    ├── ToolError                     a tool call failed; carries tool_name (see below)
+    │   └── ToolTimeoutError          a tool ran past its timeout
     ├── MaxTurnsExceededError         the run needed more model round trips than allowed; carries the partial run
     ├── ReplyConsumedError            a reply was consumed a second time
     └── AgentClosedError              the agent was used after `aclose()`
+
+Tool errors: calling a tool directly (`await my_tool({...})`) raises
+`ToolError` for arguments its schema refuses and `ToolTimeoutError` past the
+tool's own timeout. Inside a run nothing is raised: every failure becomes an
+error result the model reads, and a tool that raises `ToolError("no such
+city")` itself sends just that message (`"Error: no such city"`).
 """
 
 from __future__ import annotations
@@ -122,7 +128,12 @@ class ResponseFormatError(ProviderError):
 
 
 class ToolError(CreateAgentsError):
-    """A tool failed; inside a run this becomes an error result for the model."""
+    """A tool call failed; `tool_name` names the tool.
+
+    Raised by a direct call of a tool (`await my_tool({...})`) for invalid
+    arguments. Raise it in your own tool to tell the model what went wrong:
+    inside a run its message, as it is, becomes the call's error result.
+    """
 
     def __init__(self, message: str, *, tool_name: str = "") -> None:
         self.tool_name = tool_name
@@ -130,7 +141,7 @@ class ToolError(CreateAgentsError):
 
 
 class ToolTimeoutError(ToolError):
-    """A tool ran past its timeout."""
+    """A tool ran past its timeout: raised by a direct call; inside a run, an error result."""
 
 
 class MaxTurnsExceededError(CreateAgentsError):

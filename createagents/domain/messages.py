@@ -6,8 +6,9 @@ message can be shared between conversations and matched exhaustively.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,7 +69,11 @@ Message: TypeAlias = SystemMessage | UserMessage | AssistantMessage | ToolMessag
 class Usage:
     """Token counts and provider timings of one model call, or summed over a run.
 
-    Fields a provider does not report stay 0; durations are seconds.
+    Fields a provider does not report stay 0; durations are seconds. These
+    declarations are the one list of usage fields: `USAGE_FIELDS`,
+    `TOKEN_FIELDS` and `+` derive from them, and through those the metric
+    totals, summaries and exports. `ModelCallRecord` declares the same fields
+    under the same names (a test holds the two equal).
     """
 
     prompt_tokens: int = 0
@@ -83,13 +88,31 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cached_tokens=self.cached_tokens + other.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
-            load_duration=self.load_duration + other.load_duration,
-            prompt_eval_duration=self.prompt_eval_duration + other.prompt_eval_duration,
-            eval_duration=self.eval_duration + other.eval_duration,
-        )
+    if TYPE_CHECKING:
+
+        def __add__(self, other: Usage) -> Usage:
+            """Field by field; the body is generated below from the fields."""
+
+
+USAGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+"""Every field of `Usage`, in declaration order."""
+
+TOKEN_FIELDS: tuple[str, ...] = tuple(name for name in USAGE_FIELDS if name.endswith("_tokens"))
+"""The token counts of `Usage`: prompt, completion, cached, reasoning."""
+
+
+def _fieldwise_sum(cls: type, names: tuple[str, ...]) -> Callable[[Any, Any], Any]:
+    """`__add__` for `cls`, written out field by field and compiled once, as `dataclasses` writes `__init__`.
+
+    `Usage.__add__` runs for every model call; a loop over the fields would
+    cost half as much again as this straight-line code.
+    """
+    body = ", ".join(f"{name}=self.{name} + other.{name}" for name in names)
+    namespace: dict[str, Any] = {}
+    exec(f"def __add__(self, other):\n    return cls({body})\n", {"cls": cls}, namespace)
+    add: Callable[[Any, Any], Any] = namespace["__add__"]
+    add.__module__, add.__qualname__ = cls.__module__, f"{cls.__qualname__}.__add__"
+    return add
+
+
+Usage.__add__ = _fieldwise_sum(Usage, USAGE_FIELDS)  # type: ignore[method-assign]

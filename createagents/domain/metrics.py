@@ -8,7 +8,11 @@ from typing import Literal, TypeAlias
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelCallRecord:
-    """One model round trip. Times are seconds; fields a provider does not report are 0 or None."""
+    """One model round trip. Times are seconds; fields a provider does not report are 0 or None.
+
+    It carries every field of `Usage` under the same name (filled from
+    `USAGE_FIELDS`), plus `total_tokens`.
+    """
 
     timestamp: float
     provider: str

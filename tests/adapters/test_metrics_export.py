@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import createagents
 from createagents import AuthenticationError, CreateAgent, ModelCallRecord
+from createagents.adapters.metrics_export import to_prometheus
 from createagents.metrics import OpenTelemetrySink, records_from_json
 from tests.fakes.openai_server import FakeOpenAIServer, Script
 
@@ -50,7 +51,7 @@ async def test_records_over_http_match_the_served_usage(openai_server: FakeOpenA
 
 
 async def test_json_round_trip(tmp_path: Path) -> None:
-    agent = CreateAgent(tools=[add])
+    agent = CreateAgent(provider="test", tools=[add])
     await agent.chat("x")
     path = tmp_path / "metrics.json"
     text = agent.export_metrics_json(path)
@@ -60,7 +61,7 @@ async def test_json_round_trip(tmp_path: Path) -> None:
 
 
 async def test_prometheus_output_parses_back(tmp_path: Path) -> None:
-    agent = CreateAgent(tools=[add])
+    agent = CreateAgent(provider="test", tools=[add])
     await agent.chat("x")
     await agent.chat("y")
     text = agent.export_metrics_prometheus(tmp_path / "metrics.prom")
@@ -82,6 +83,41 @@ async def test_prometheus_output_parses_back(tmp_path: Path) -> None:
     assert tool_calls.labels == {"tool": "add", "status": "ok"} and tool_calls.value == 2.0
 
 
+def test_prometheus_counts_every_token_field_by_type() -> None:
+    from createagents.application.metrics import MetricsRecorder, token_type
+    from createagents.domain.messages import TOKEN_FIELDS
+
+    recorder = MetricsRecorder()
+    for success, cached in ((True, 32), (False, 0)):
+        recorder.add(
+            ModelCallRecord(
+                timestamp=0.0,
+                provider="p",
+                model="m",
+                conversation_id="c",
+                latency=0.1,
+                time_to_first_token=None,
+                prompt_tokens=40,
+                completion_tokens=9,
+                total_tokens=49,
+                cached_tokens=cached,
+                reasoning_tokens=5,
+                success=success,
+            )
+        )
+    families = {f.name: f for f in text_string_to_metric_families(to_prometheus(recorder))}
+    tokens = {s.labels["type"]: s.value for s in families["createagents_tokens"].samples if s.name.endswith("_total")}
+    assert tokens == {"prompt": 80.0, "completion": 18.0, "cached": 32.0, "reasoning": 10.0}
+    assert set(tokens) == {token_type(name) for name in TOKEN_FIELDS}
+
+
+def test_the_opentelemetry_token_types_name_usage_fields() -> None:
+    from createagents.adapters.otel import _TOKENS
+    from createagents.domain.messages import TOKEN_FIELDS
+
+    assert {name for name, _, _ in _TOKENS} <= set(TOKEN_FIELDS)
+
+
 async def test_opentelemetry_spans_and_metrics_follow_the_genai_conventions() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -94,7 +130,7 @@ async def test_opentelemetry_spans_and_metrics_follow_the_genai_conventions() ->
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     sink = OpenTelemetrySink(tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader]))
-    agent = CreateAgent(tools=[add], metrics_sinks=[sink])
+    agent = CreateAgent(provider="test", tools=[add], metrics_sinks=[sink])
     await agent.chat("x")
     names = [s.name for s in spans.get_finished_spans()]
     assert names == ["chat test", "execute_tool add", "chat test"]
@@ -102,7 +138,7 @@ async def test_opentelemetry_spans_and_metrics_follow_the_genai_conventions() ->
     assert chat.attributes is not None
     assert chat.attributes["gen_ai.operation.name"] == "chat"
     assert chat.attributes["gen_ai.provider.name"] == "test" and chat.attributes["gen_ai.request.model"] == "test"
-    assert chat.attributes["gen_ai.usage.input_tokens"] > 0
+    assert chat.attributes["gen_ai.usage.input_tokens"] > 0 and chat.attributes["gen_ai.usage.output_tokens"] > 0
     assert chat.end_time is not None and chat.start_time is not None and chat.end_time >= chat.start_time
     data = reader.get_metrics_data()
     assert data is not None
@@ -116,7 +152,7 @@ def test_nothing_is_printed_by_default() -> None:
         "from createagents.testing import FunctionModel\n"
         "from createagents import ProviderUnavailableError\n"
         "def down(m, t): raise ProviderUnavailableError('down')\n"
-        "a = createagents.CreateAgent(tools=['currentdate'])\n"
+        "a = createagents.CreateAgent(provider='test', tools=['currentdate'])\n"
         "print(asyncio.run(a.chat('x'))[:5])\n"
         "b = createagents.CreateAgent(provider=FunctionModel(down), observers=[lambda e: 1/0])\n"
         "try: asyncio.run(b.chat('x'))\n"
@@ -131,7 +167,7 @@ async def test_configure_logging_logs_one_line_per_call_with_the_metric_fields()
     stream = io.StringIO()
     createagents.configure_logging(level="INFO", json=True, stream=stream)
     try:
-        await CreateAgent(tools=[add]).chat("x")
+        await CreateAgent(provider="test", tools=[add]).chat("x")
     finally:
         createagents.configure_logging(level="WARNING", stream=io.StringIO())
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -7,7 +7,9 @@ import math
 import pytest
 
 from createagents import CreateAgent, ModelCallRecord, ProviderUnavailableError, ToolCallRecord
-from createagents.application.metrics import MetricsRecorder, percentile, percentiles
+from createagents.application.metrics import MetricsRecorder, model_record, percentile, percentiles, token_type
+from createagents.domain.events import ModelCallFinished
+from createagents.domain.messages import TOKEN_FIELDS, USAGE_FIELDS, Usage
 from createagents.testing import FunctionModel
 
 
@@ -110,7 +112,7 @@ def test_custom_sinks_callbacks_and_objects_receive_every_record() -> None:
     def failing(record: object) -> None:
         raise ValueError("a buggy sink")
 
-    agent = CreateAgent(tools=[add], metrics_sinks=[failing, got.append, Sink()])
+    agent = CreateAgent(provider="test", tools=[add], metrics_sinks=[failing, got.append, Sink()])
     agent.chat_sync("x")
     agent.close()
     assert [type(r).__name__ for r in got if not isinstance(r, tuple)] == [
@@ -125,6 +127,38 @@ def test_bad_metrics_arguments() -> None:
     from createagents import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="metrics_sinks"):
-        CreateAgent(metrics_sinks=[42])  # type: ignore[list-item]
+        CreateAgent(provider="test", metrics_sinks=[42])  # type: ignore[list-item]
     with pytest.raises(ConfigurationError, match="metrics_limit"):
-        CreateAgent(metrics_limit=0)
+        CreateAgent(provider="test", metrics_limit=0)
+
+
+def test_a_record_and_the_totals_take_every_usage_field() -> None:
+    usage = Usage(**{name: i + 1 for i, name in enumerate(USAGE_FIELDS)})  # type: ignore[arg-type]
+    event = ModelCallFinished(
+        provider="p",
+        model="m",
+        conversation_id="c",
+        latency=0.1,
+        time_to_first_token=None,
+        usage=usage,
+        tool_calls=0,
+        finish_reason="stop",
+    )
+    record = model_record(event)
+    assert {name: getattr(record, name) for name in USAGE_FIELDS} == {
+        name: getattr(usage, name) for name in USAGE_FIELDS
+    }
+    assert record.total_tokens == usage.total_tokens
+    recorder = MetricsRecorder()
+    recorder.observe(event)
+    recorder.observe(event)
+    tokens = recorder.summary()["tokens"]
+    assert set(tokens) == {token_type(name) for name in TOKEN_FIELDS} | {"total"}
+    assert tokens == {"prompt": 2, "completion": 4, "cached": 6, "reasoning": 8, "total": 6}
+
+
+def test_a_recorder_refuses_a_sink_it_cannot_call() -> None:
+    from createagents import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="metrics_sinks must be MetricsSink objects or callables"):
+        MetricsRecorder(sinks=[42])  # type: ignore[list-item]

@@ -6,8 +6,8 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from createagents import BaseTool, ConfigurationError, ToolCall, tool
-from createagents.application.tools import Tool, ToolBox, to_tool
+from createagents import BaseTool, ConfigurationError, ToolCall, ToolError, ToolTimeoutError, tool
+from createagents.application.tools import Tool, ToolBox, to_tool, to_tools
 
 
 def add(a: int, b: int = 1) -> int:
@@ -223,3 +223,102 @@ async def test_stopping_early_cancels_running_calls() -> None:
     assert first.result == "fast"
     await gen.aclose()
     assert cancelled.is_set()
+
+
+# -- ToolError and ToolTimeoutError -------------------------------------------
+
+
+async def test_a_direct_call_with_invalid_arguments_raises_tool_error() -> None:
+    t = to_tool(add)
+    with pytest.raises(ToolError) as e:
+        await t({"a": "x"})
+    assert type(e.value) is ToolError and e.value.tool_name == "add"
+    assert str(e.value).startswith("invalid arguments for 'add': a: Input should be a valid integer")
+    for bad in ({"a": 1, "zzz": 2}, {}, [1, 2], None):
+        with pytest.raises(ToolError, match="invalid arguments for 'add'"):
+            await t(bad)  # type: ignore[arg-type]
+    assert await t({"a": 2, "b": 3}) == 5
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_direct_call_past_the_tools_timeout_raises_tool_timeout_error(kind: str) -> None:
+    release = threading.Event()
+
+    async def hang_async() -> str:
+        await asyncio.sleep(10)
+        return "never"
+
+    def hang_sync() -> str:
+        release.wait(10)
+        return "late"
+
+    t = tool(name="hang", timeout=0.05)(hang_async if kind == "async" else hang_sync)
+    try:
+        with pytest.raises(ToolTimeoutError) as e:
+            await t({})
+    finally:
+        release.set()
+    assert e.value.tool_name == "hang" and str(e.value) == "tool 'hang' timed out after 0.05 s"
+    assert isinstance(e.value, ToolError)
+
+
+async def test_a_direct_call_lets_the_functions_own_exceptions_through() -> None:
+    @tool(timeout=5)
+    async def own_timeout() -> None:
+        raise TimeoutError("the socket's, not ours")
+
+    @tool
+    def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    @tool
+    def refuses(city: str) -> str:
+        raise ToolError(f"no such city: {city}")
+
+    with pytest.raises(TimeoutError, match="the socket's") as timeout_error:
+        await own_timeout({})
+    assert not isinstance(timeout_error.value, ToolError)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await broken({})
+    with pytest.raises(ToolError, match="no such city: Atlantis") as e:
+        await refuses({"city": "Atlantis"})
+    assert e.value.tool_name == "refuses"  # filled in when the tool left it empty
+
+
+async def test_a_tool_error_raised_by_a_tool_reaches_the_model_as_its_message() -> None:
+    @tool(secret_args=["token"])
+    def weather(city: str, token: str) -> str:
+        raise ToolError(f"no such city: {city} (token {token})")
+
+    def slow() -> str:
+        raise ToolTimeoutError("the weather service took too long")
+
+    def silent() -> str:
+        raise ToolError("")
+
+    def other() -> str:
+        raise RuntimeError("disk on fire")
+
+    box = ToolBox([weather, to_tool(slow), to_tool(silent), to_tool(other)], default_timeout=5)
+    results = await run(
+        box,
+        call("weather", {"city": "Atlantis", "token": "s3cret"}, "1"),
+        call("slow", {}, "2"),
+        call("silent", {}, "3"),
+        call("other", {}, "4"),
+    )
+    assert results["1"] == ("Error: no such city: Atlantis (token ***)", "ToolError")
+    assert results["2"] == ("Error: the weather service took too long", "ToolTimeoutError")
+    assert results["3"] == ("Error: tool 'silent' failed", "ToolError")
+    assert results["4"] == ("Error: tool 'other' failed: RuntimeError: disk on fire", "RuntimeError")  # unchanged
+
+
+def test_to_tools_normalises_a_users_list() -> None:
+    def builtin(name: str) -> Tool:
+        return tool(name=name)(add)
+
+    assert to_tools(None, builtin) == ()
+    assert [t.name for t in to_tools([add, "clock"], builtin)] == ["add", "clock"]
+    for bad in ("currentdate", b"x", 42):
+        with pytest.raises(ConfigurationError, match="tools must be a list"):
+            to_tools(bad, builtin)  # type: ignore[arg-type]

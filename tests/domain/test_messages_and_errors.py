@@ -22,6 +22,30 @@ def test_usage_adds_up() -> None:
     assert total.cached_tokens == 1 and total.eval_duration == 0.5
 
 
+def test_usage_adds_every_field_and_the_field_lists_derive_from_it() -> None:
+    from createagents.domain.messages import TOKEN_FIELDS, USAGE_FIELDS
+
+    assert tuple(f.name for f in dataclasses.fields(Usage)) == USAGE_FIELDS
+    assert TOKEN_FIELDS == ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
+    a = Usage(**{name: i + 1 for i, name in enumerate(USAGE_FIELDS)})  # type: ignore[arg-type]
+    b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(USAGE_FIELDS)})  # type: ignore[arg-type]
+    total = a + b
+    assert type(total) is Usage
+    assert [getattr(total, name) for name in USAGE_FIELDS] == [11 * (i + 1) for i in range(len(USAGE_FIELDS))]
+    assert Usage.__add__.__qualname__ == "Usage.__add__"
+
+
+def test_a_model_call_record_carries_every_usage_field_under_the_same_name() -> None:
+    from createagents import ModelCallRecord
+    from createagents.domain.messages import USAGE_FIELDS
+
+    record_fields = {f.name: f for f in dataclasses.fields(ModelCallRecord)}
+    usage_fields = {f.name: f for f in dataclasses.fields(Usage)}
+    for name in USAGE_FIELDS:
+        assert record_fields[name].type == usage_fields[name].type
+        assert record_fields[name].default == usage_fields[name].default
+
+
 def test_messages_and_events_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         UserMessage(content="hi").content = "x"  # type: ignore[misc]
