@@ -72,7 +72,8 @@ class CreateAgent:
         tool_timeout: float = _DEFAULTS.tool_timeout,
         tool_threads: int = _DEFAULTS.tool_threads,
         history_max_size: int | None = _DEFAULTS.history_max_size,
-        store: ConversationStore | None = None,
+        history_max_tokens: int | None = _DEFAULTS.history_max_tokens,
+        store: ConversationStore | str | None = None,
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
         metrics_sinks: Iterable[MetricsSink | Callable[[MetricsRecord], None]] = (),
         metrics_limit: int = _DEFAULTS.metrics_limit,
@@ -82,6 +83,7 @@ class CreateAgent:
             tool_timeout=tool_timeout,
             tool_threads=tool_threads,
             history_max_size=history_max_size,
+            history_max_tokens=history_max_tokens,
             metrics_limit=metrics_limit,
             timeout=timeout,
             max_retries=max_retries,
@@ -112,10 +114,7 @@ class CreateAgent:
             limit=limits.metrics_limit, sinks=[LoggingSink(), *metrics_sinks], tool_threads=threads
         )
         self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe, *_observer_callables(observers)]
-        if store is None:
-            from .adapters.memory_store import InMemoryConversationStore
-
-            store = InMemoryConversationStore()
+        store = _store(store)
         self._stateless = Stateless()
         self._runtime = Runtime(
             spec=AgentSpec(
@@ -129,6 +128,7 @@ class CreateAgent:
             store=store,
             notify=self._notify,
             history_max_size=limits.history_max_size,
+            history_max_tokens=limits.history_max_tokens,
         )
         # weak: a server that talks to millions of users must not keep a Conversation per id forever;
         # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
@@ -197,6 +197,20 @@ class CreateAgent:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
         return self._default.chat_sync(message)
+
+    async def conversations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """Stored conversation ids in order, a page of at most `limit` after the id `after`."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigurationError(f"limit must be a whole number >= 1, got {limit!r}")
+        self._runtime.ensure_open()
+        return await self._runtime.store.list_ids(after=after, limit=limit)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """Forget a conversation everywhere its store keeps it: history and paused turns."""
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise ConfigurationError("conversation_id must be a non-empty str")
+        self._runtime.ensure_open()
+        await self._runtime.store.delete(conversation_id)
 
     async def history(self) -> list[Message]:
         return await self._default.history()
@@ -278,6 +292,19 @@ def _provider_and_model(provider: str | ChatModel | None, model: str | None) -> 
             f"or a ChatModel object (or set the environment variable {PROVIDER_VARIABLE})"
         )
     return named, model or os.environ.get(MODEL_VARIABLE) or None
+
+
+def _store(store: ConversationStore | str | None) -> ConversationStore:
+    """The default in-memory store, a store object, or the store a URL names (`createagents.stores`)."""
+    if store is None:
+        from .adapters.memory_store import InMemoryConversationStore
+
+        return InMemoryConversationStore()
+    if isinstance(store, ConversationStore):
+        return store
+    from .stores import store_from_url
+
+    return store_from_url(store)
 
 
 def _instructions(instructions: object) -> str | None:

@@ -152,12 +152,16 @@ def _ollama(options: ProviderOptions) -> ChatModel:
         host = f"http://{host}"
     headers = dict(options.extra.get("headers") or {})
     api_key = options.api_key or env("OLLAMA_API_KEY")
+    secrets = _secrets(api_key, host)
     if isinstance(api_key, str):
-        _secrets(api_key)
         headers.setdefault("authorization", f"Bearer {api_key}")
     client = ollama_client(host=host, timeout=options.timeout, headers=headers)
     return OllamaChatModel(
-        client, host=host, keep_alive=options.extra.get("keep_alive"), max_retries=options.max_retries
+        client,
+        host=host,
+        keep_alive=options.extra.get("keep_alive"),
+        max_retries=options.max_retries,
+        secrets=secrets,
     )
 
 

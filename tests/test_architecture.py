@@ -44,7 +44,13 @@ def _violations(layer: str, forbidden: tuple[str, ...]) -> list[str]:
     ]
 
 
-FACADE = ("createagents.agent", "createagents.providers", "createagents.testing", "createagents.__main__")
+FACADE = (
+    "createagents.agent",
+    "createagents.providers",
+    "createagents.stores",
+    "createagents.testing",
+    "createagents.__main__",
+)
 SDKS = ("openai", "ollama", "aiohttp", "httpx", "structlog", "prometheus_client", "opentelemetry")
 
 

@@ -107,11 +107,13 @@ class OpenAIChatModel(ChatModel):
             finished = reader.done
         except TransportError as e:
             raise self._stopped(context) or broken(context, e, "the stream broke") from None
-        except ProviderError:
+        except ProviderError as e:
             stopped = self._stopped(context)
-            if stopped is None:
-                raise
-            raise stopped from None
+            if stopped is not None:
+                raise stopped from None
+            if not e.provider:  # raised below the model (the SSE reader's line cap): give it our context
+                raise context.error(type(e), e.message) from None
+            raise
         finally:
             await response.aclose(reuse=finished)
 

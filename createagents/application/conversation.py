@@ -75,6 +75,7 @@ class Runtime:
     store: ConversationStore
     notify: Notify
     history_max_size: int | None = None
+    history_max_tokens: int | None = None
     sync: SyncRunner = field(default_factory=SyncRunner)
     closed: bool = False
 
@@ -185,7 +186,8 @@ class _Scope:
         except BaseException:
             runtime.store.release(self._id)
             raise
-        return trim_history(history, runtime.history_max_size)  # what is sent; the store keeps it whole
+        # what is sent; the store keeps it whole
+        return trim_history(history, runtime.history_max_size, runtime.history_max_tokens)
 
     async def __aexit__(self, *exc: object) -> None:
         self._runtime.store.release(self._id)

@@ -25,7 +25,8 @@ class RunLimits:
     max_turns: int = 10  # model calls per run
     tool_timeout: float = 60.0  # seconds per tool call, unless the tool sets its own
     tool_threads: int = 8  # the agent's pool for sync tools
-    history_max_size: int | None = None  # messages kept per conversation; None keeps all
+    history_max_size: int | None = None  # messages of history sent to the model; None sends all
+    history_max_tokens: int | None = None  # about this many tokens of history sent (4 characters a token)
     metrics_limit: int = 10_000  # metric records kept in memory
     timeout: float = 600.0  # seconds per provider request
     max_retries: int = 2  # provider retries after the first attempt; 0 turns them off
@@ -38,6 +39,8 @@ class RunLimits:
         _positive("tool_threads", self.tool_threads, whole=True)
         if self.history_max_size is not None:
             _positive("history_max_size", self.history_max_size, whole=True)
+        if self.history_max_tokens is not None:
+            _positive("history_max_tokens", self.history_max_tokens, whole=True)
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigurationError(f"max_retries must be a whole number >= 0, got {self.max_retries!r}")
         object.__setattr__(self, "tool_timeout", float(self.tool_timeout))

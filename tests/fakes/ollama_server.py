@@ -1,4 +1,8 @@
-"""A fake Ollama server (aiohttp): `/api/chat` streamed as NDJSON, `/api/tags`, and faults."""
+"""A fake Ollama server (aiohttp): `/api/chat` streamed as NDJSON, `/api/tags`, and faults.
+
+For a hostile server, `OllamaScript.raw_body` sends any bytes at all, as they
+are; `chunk` and `done_chunk` build the lines of a well-formed stream.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,42 @@ class OllamaScript:
     in_stream_error: str | None = None
     first_byte_delay: float = 0.0
     chunk_delay: float = 0.0
+    # a hostile server: the body exactly as these chunks (status `status` or 200, content type
+    # `raw_content_type` or NDJSON's, `headers`; a Content-Encoding there is not applied, the bytes are sent as given)
+    raw_body: list[bytes] | None = None
+    raw_repeat: bytes = b""  # then this chunk, `raw_repeat_times` times, or until the client goes away
+    raw_repeat_times: int = 0
+    hold_after_raw: bool = False  # then nothing, the connection held open until the client goes away
+
+
+def chunk(model: str = "llama3.2", done: bool = False, **message: Any) -> bytes:
+    """One NDJSON line of `/api/chat`, as Ollama writes it."""
+    part = {
+        "model": model,
+        "created_at": "2026-11-21T10:00:00.000000Z",
+        "message": {"role": "assistant", "content": "", **message},
+        "done": done,
+    }
+    return json.dumps(part, separators=(",", ":")).encode() + b"\n"
+
+
+def done_chunk(model: str = "llama3.2", **extra: Any) -> bytes:
+    """The final NDJSON line, with the usage and timings Ollama reports (`extra` overrides them)."""
+    part: dict[str, Any] = {
+        "model": model,
+        "created_at": "2026-11-21T10:00:00.000000Z",
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 800_000_000,
+        "load_duration": 1_500_000,
+        "prompt_eval_count": 26,
+        "prompt_eval_duration": 342_000_000,
+        "eval_count": 12,
+        "eval_duration": 453_000_000,
+        **extra,
+    }
+    return json.dumps(part, separators=(",", ":")).encode() + b"\n"
 
 
 @dataclass
@@ -50,6 +90,7 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float = field(default_factory=time.monotonic)  # when the request arrived
+    peer: Any = None  # the client's (host, port): the same for two requests on one kept-alive connection
 
 
 class FakeOllamaServer(FakeServer):
@@ -71,7 +112,8 @@ class FakeOllamaServer(FakeServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(Recorded(request.path, dict(request.headers), body))
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        self.requests.append(Recorded(request.path, dict(request.headers), body, peer=peer))
         model = body.get("model", "")
         if model.split(":")[0] not in self.models:
             return web.json_response({"error": f"model '{model}' not found"}, status=404)
@@ -84,6 +126,8 @@ class FakeOllamaServer(FakeServer):
         if script.reset_before_first_byte:
             self.reset(request)
             return web.Response()  # not sent: the connection is gone
+        if script.raw_body is not None:
+            return await self._raw(request, script)
         if script.status is not None and script.raw_error_body is not None:
             return web.Response(
                 text=script.raw_error_body,
@@ -100,6 +144,27 @@ class FakeOllamaServer(FakeServer):
         except (ConnectionResetError, asyncio.CancelledError):
             self.connections_closed += 1
             raise
+        return response
+
+    async def _raw(self, request: web.Request, s: OllamaScript) -> web.StreamResponse:
+        assert s.raw_body is not None
+        headers = {"Content-Type": s.raw_content_type or "application/x-ndjson", **s.headers}
+        response = web.StreamResponse(status=s.status or 200, headers=headers)
+        await response.prepare(request)
+        try:
+            for piece in s.raw_body:
+                await response.write(piece)
+            for _ in range(s.raw_repeat_times):
+                if request.transport is None or request.transport.is_closing():
+                    raise ConnectionResetError("the client went away")
+                await response.write(s.raw_repeat)
+            if s.hold_after_raw:
+                await self.hold(request)
+                raise ConnectionResetError("the client went away")
+        except (ConnectionError, asyncio.CancelledError):  # aiohttp's "Connection lost" is a ConnectionError
+            self.connections_closed += 1
+            raise
+        await response.write_eof()
         return response
 
     async def _stream(self, request: web.Request, response: web.StreamResponse, model: str, s: OllamaScript) -> None:
