@@ -27,7 +27,7 @@ from .application.tools import Tool, ToolBox, to_tools
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.limits import RunLimits
-from .domain.messages import Message
+from .domain.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .domain.metrics import MetricsRecord
 from .domain.settings import ModelSettings
 from .providers import ApiKey, ProviderOptions, build_model
@@ -38,6 +38,7 @@ DEFAULT_CONVERSATION = "default"
 PROVIDER_VARIABLE = "CREATEAGENTS_PROVIDER"
 MODEL_VARIABLE = "CREATEAGENTS_MODEL"
 _DEFAULTS = RunLimits()
+_MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 
 
 class CreateAgent:
@@ -150,22 +151,38 @@ class CreateAgent:
             conv = self._conversations[conversation_id] = Conversation(conversation_id, self._runtime)
         return conv
 
-    def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
+    def chat(
+        self, message: str, *, handler: EventHandler | None = None, config: Mapping[str, Any] | None = None
+    ) -> Reply:
         """Send a message on the default conversation: await the reply for text, iterate it for tokens.
 
         Calls started together run concurrently; each sees the history committed
-        when it started and appends its own turn when it completes.
+        when it started and appends its own turn when it completes. `config`
+        overrides the agent's model settings for this call only.
         """
         self._runtime.ensure_open()
-        return self._default.chat(message, handler=handler)
+        return self._default.chat(message, handler=handler, config=config)
 
-    def ask(self, message: str, *, handler: EventHandler | None = None) -> Reply:
-        """A one-shot call that reads and writes no history: the same `Reply` as `chat`.
+    def ask(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        history: Sequence[Message] = (),
+        config: Mapping[str, Any] | None = None,
+    ) -> Reply:
+        """A one-shot call that stores nothing: the same `Reply` as `chat`.
 
         For independent questions, fan-outs with `asyncio.gather`, and servers
         that keep no per-user memory: nothing is stored, however many calls.
+        `history` is what the model sees before `message` (a served request's
+        earlier messages, say); `config` overrides model settings for this call.
         """
-        return self._runtime.reply(message, handler, "", self._stateless)
+        runtime = self._runtime
+        if isinstance(history, str | bytes) or not all(isinstance(m, _MESSAGE_TYPES) for m in history):
+            raise ConfigurationError("history must be a list of messages (UserMessage, AssistantMessage, ...)")
+        scope = Stateless(tuple(history)) if history else self._stateless
+        return runtime.reply(message, handler, "", scope, runtime.settings_for(config))
 
     async def chat_many(
         self,
@@ -197,6 +214,11 @@ class CreateAgent:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
         return self._default.chat_sync(message)
+
+    @property
+    def store(self) -> ConversationStore:
+        """Where this agent's conversations live (the store port; a server keeps its response snapshots there)."""
+        return self._runtime.store
 
     async def conversations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
         """Stored conversation ids in order, a page of at most `limit` after the id `after`."""

@@ -29,6 +29,7 @@ from createagents import (
     ToolSpec,
 )
 from createagents.adapters._secrets import mask_secrets
+from createagents.domain.messages import AssistantMessage, SystemMessage, UserMessage
 from createagents.testing import FunctionModel
 
 
@@ -408,3 +409,42 @@ def test_handler_methods_that_match_no_event_are_refused() -> None:
 def test_non_finite_limits_are_refused(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         CreateAgent(provider="test", **kwargs)
+
+
+# -- a served request's history and settings ------------------------------------
+
+
+async def test_ask_with_a_given_history_and_per_call_settings() -> None:
+    model = echo_model()
+    agent = CreateAgent(provider=model, instructions="Be brief.", config={"temperature": 0.2, "max_tokens": 50})
+    earlier = [UserMessage(content="hi"), AssistantMessage(content="hello"), SystemMessage(content="client rule")]
+    assert await agent.ask("again", history=earlier, config={"temperature": 1.5}) == "re again"
+    request = model.requests[-1]
+    assert [m.content for m in request.messages] == ["Be brief.", "hi", "hello", "client rule", "again"]
+    assert request.settings.temperature == 1.5 and request.settings.max_tokens == 50  # overridden, kept
+    assert agent.settings.temperature == 0.2  # the agent's own settings are untouched
+    await agent.chat("x", config={"seed": 7})
+    assert model.requests[-1].settings.seed == 7 and await agent.history() != []
+    assert await agent.ask("plain") == "re plain" and model.requests[-1].settings.seed is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"history": "hi"}, "history"),
+        ({"history": [{"role": "user", "content": "x"}]}, "history"),
+        ({"config": {"temperature": 9}}, "temperature"),
+        ({"config": {"colour": 1}}, "unknown setting"),
+    ],
+)
+def test_ask_refuses_bad_history_and_settings(kwargs: dict[str, Any], match: str) -> None:
+    model = echo_model()
+    with pytest.raises(ConfigurationError, match=match):
+        CreateAgent(provider=model).ask("x", **kwargs)
+    assert model.requests == []
+
+
+def test_per_call_settings_are_checked_for_the_provider() -> None:
+    agent = CreateAgent(provider="openai", model="gpt-4o-mini", api_key="sk-abcdefgh12345678")
+    with pytest.raises(ConfigurationError, match="top_k"):
+        agent.ask("x", config={"top_k": 3})

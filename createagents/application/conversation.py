@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ..domain.errors import AgentClosedError, ConfigurationError
 from ..domain.history import trim_history
 from ..domain.messages import Message, UserMessage
+from ..domain.settings import ModelSettings
 from .loop import AgentSpec, Notify, TurnScope, run_turn
 from .ports import ConversationStore
 from .reply import EventHandler, Reply
@@ -83,13 +84,32 @@ class Runtime:
         if self.closed:
             raise AgentClosedError("this agent was closed; create a new one")
 
-    def reply(self, message: str, handler: EventHandler | None, conversation_id: str, scope: TurnScope) -> Reply:
-        """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent."""
+    def settings_for(self, config: Mapping[str, Any] | None) -> ModelSettings:
+        """The agent's settings with a turn's overrides, checked as they are when the agent is built."""
+        settings = self.spec.settings.overridden(config)
+        if settings is not self.spec.settings:
+            self.spec.model.check_settings(settings)
+        return settings
+
+    def reply(
+        self,
+        message: str,
+        handler: EventHandler | None,
+        conversation_id: str,
+        scope: TurnScope,
+        settings: ModelSettings | None = None,
+    ) -> Reply:
+        """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent.
+
+        `settings` replace the agent's for this turn only (a served request's temperature, say).
+        """
         check_message(message)
         if handler is not None and not isinstance(handler, EventHandler):
             raise ConfigurationError("handler must be an instance of an EventHandler subclass")
         self.ensure_open()
         spec, notify = self.spec, self.notify
+        if settings is not None and settings is not spec.settings:
+            spec = replace(spec, settings=settings)
         return Reply(
             lambda: run_turn(spec, scope, UserMessage(content=message), conversation_id=conversation_id, notify=notify),
             handler=handler,
@@ -125,9 +145,16 @@ class Conversation:
         self.id = conversation_id
         self._runtime = runtime
 
-    def chat(self, message: str, *, handler: EventHandler | None = None) -> Reply:
-        """Send a user message; the returned reply runs the turn when consumed."""
-        return self._runtime.reply(message, handler, self.id, _Scope(self._runtime, self.id))
+    def chat(
+        self, message: str, *, handler: EventHandler | None = None, config: Mapping[str, Any] | None = None
+    ) -> Reply:
+        """Send a user message; the returned reply runs the turn when consumed.
+
+        `config` overrides the agent's model settings for this turn only.
+        """
+        runtime = self._runtime
+        settings = runtime.settings_for(config)
+        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings)
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts and notebooks."""
@@ -197,12 +224,15 @@ class _Scope:
 
 
 class Stateless:
-    """The scope of a one-shot call: no history read, nothing appended."""
+    """The scope of a one-shot call: the history it is given (none by default), nothing appended."""
 
-    __slots__ = ()
+    __slots__ = ("_history",)
+
+    def __init__(self, history: Sequence[Message] = ()) -> None:
+        self._history = history
 
     async def __aenter__(self) -> Sequence[Message]:
-        return ()
+        return self._history
 
     async def __aexit__(self, *exc: object) -> None:
         return None

@@ -8,7 +8,7 @@ name the key and the allowed values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, TypeAlias
 
 from .errors import ConfigurationError
@@ -46,6 +46,16 @@ class ModelSettings:
             if value is not None:
                 values[key] = _CHECKS[key](key, value)
         return cls(**values)
+
+    def overridden(self, config: Mapping[str, Any] | None) -> ModelSettings:
+        """These settings with `config`'s entries (validated the same way) taking precedence, for one run."""
+        if not config:
+            return self
+        overrides = ModelSettings.from_mapping(config)
+        changes = {
+            f.name: getattr(overrides, f.name) for f in fields(overrides) if getattr(overrides, f.name) is not None
+        }
+        return replace(self, **changes)
 
 
 def _number(key: str, value: Any, low: float, high: float) -> float:
