@@ -25,6 +25,7 @@ from .domain.errors import (
     RateLimitError,
     ReplyConsumedError,
     ResponseFormatError,
+    StoreUnavailableError,
     ToolError,
     ToolTimeoutError,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "RunLimits",
     "RunObserver",
     "RunStarted",
+    "StoreUnavailableError",
     "SystemMessage",
     "TextDelta",
     "ThinkingDelta",

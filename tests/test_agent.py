@@ -277,9 +277,10 @@ def test_demo_runs_offline() -> None:
         [sys.executable, "-m", "createagents", "demo"], capture_output=True, text=True, timeout=60, env=env
     )
     assert out.returncode == 0, out.stderr
-    assert "provider=test" in out.stdout
-    assert "[calling] add(" in out.stdout and "[result]  get_weather -> 22 C and sunny in a" in out.stdout
-    assert "history: 12 messages" in out.stdout
+    assert "demo: offline, on a scripted model" in out.stdout
+    assert "[calling] add(a=2, b=3)" in out.stdout and '[calling] get_weather(city="Lisbon")' in out.stdout
+    assert "[result]  get_weather -> 22 C and sunny in Lisbon" in out.stdout
+    assert "history: 8 messages" in out.stdout
 
 
 def test_the_demo_runs_on_the_configured_provider() -> None:

@@ -50,6 +50,8 @@ FACADE = (
     "createagents.stores",
     "createagents.testing",
     "createagents.__main__",
+    "createagents.cli",
+    "createagents.serving",
 )
 SDKS = ("openai", "ollama", "aiohttp", "httpx", "structlog", "prometheus_client", "opentelemetry")
 

@@ -20,6 +20,7 @@ so `except CreateAgentsError` catches them all. Bugs (`TypeError`,
     │   └── ToolTimeoutError          a tool ran past its timeout
     ├── MaxTurnsExceededError         the run needed more model round trips than allowed; carries the partial run
     ├── ReplyConsumedError            a reply was consumed a second time
+    ├── StoreUnavailableError         the conversation store could not be reached or dropped the connection
     └── AgentClosedError              the agent was used after `aclose()`
 
 Tool errors: calling a tool directly (`await my_tool({...})`) raises
@@ -155,6 +156,18 @@ class MaxTurnsExceededError(CreateAgentsError):
 
 class ReplyConsumedError(CreateAgentsError):
     """A reply streams once; it was consumed already."""
+
+
+class StoreUnavailableError(CreateAgentsError):
+    """The conversation store could not be reached, dropped the connection or refused a command.
+
+    `operation` names the store method. A write that fails this way wrote
+    nothing, or all of it: never a part.
+    """
+
+    def __init__(self, message: str = "", *, operation: str = "") -> None:
+        self.operation = operation
+        super().__init__(message)
 
 
 class AgentClosedError(CreateAgentsError):

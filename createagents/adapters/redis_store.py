@@ -1,0 +1,465 @@
+"""A conversation store in Redis, shared by every process and machine that points at it.
+
+    store = RedisConversationStore("redis://127.0.0.1:6379/0", prefix="myapp", ttl=7 * 24 * 3600)
+
+Needs the official client: `pip install "createagents[redis]"` (imported only
+when a Redis store is made). A single Redis server, or a primary behind
+Sentinel; not Redis Cluster (one turn touches keys of several hash slots).
+
+Key layout, everything under `{prefix}:` so one Redis can host several apps:
+
+    {prefix}:conversations        sorted set, every member score 0: the ids that have a history or a
+                                  paused turn, in byte order (`list_ids` pages it with ZRANGEBYLEX)
+    {prefix}:history:{id}         list: the history, one message per item, oldest first, as the versioned
+                                  JSON of `createagents.domain.codec` ({"v": 1, "role": ...})
+    {prefix}:paused:{id}          hash: paused turn id -> its state as JSON
+    {prefix}:op:{token}           string: marks one append or take as done, kept `OP_TTL` seconds (below)
+
+Every write is one Lua script, so it is atomic: `append` adds the id to the
+index, pushes the turn's messages and sets the expiry in one step; two
+processes appending to one conversation never interleave or lose a turn, and
+a connection dropped mid-request leaves nothing half-written (Redis runs a
+script only once it has all of it). `take_paused` reads and deletes in one
+script, so of two takers, in any processes, exactly one gets the state.
+
+Retries never duplicate a write: `append` and `take_paused` carry a random
+token, and a script that sees its token's `op` key again (a client retrying
+after its reply was lost) does nothing more (`take_paused` answers the state
+it took). A store built from a URL retries twice on a dropped connection or a
+timeout; a client you pass keeps its own retry policy.
+
+With `ttl`, the history and the paused turns of a conversation expire `ttl`
+seconds after its last write (`append`, `save_paused`); `list_ids` drops ids
+whose keys expired. Keep `ttl` well above the longest turn: a history that
+expires while a turn runs is gone when the turn appends.
+
+A store built from a URL owns its connections: one pool per event loop that
+uses it, so it serves one `asyncio.run` after another (or loops in several
+threads); a pool is closed quietly when its loop shuts down, and `aclose`
+closes them all. A client you pass stays yours: the store uses it as it is
+and `aclose` leaves it open (a redis-py client closed at the end of one
+`asyncio.run` connects again in the next).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hashlib
+import json
+import math
+import secrets
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from ..application.ports import ConversationStore
+from ..domain.codec import UnreadableMessageError, message_from_dict, message_to_dict
+from ..domain.errors import ConfigurationError, StoreUnavailableError
+from ..domain.messages import Message
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["OP_TTL", "RedisConversationStore", "StoreUnavailableError"]
+
+OP_TTL = 120.0
+"""Seconds a done-marker of an append or a take is kept: longer than any client's retries last."""
+
+_RETRIES = 2  # for a client this store makes: retries after a dropped connection or a timeout
+_CONNECT_TIMEOUT = 5.0
+_SOCKET_TIMEOUT = 30.0
+_CHUNK = 4000  # messages per RPUSH inside the script: Lua's unpack() has a stack limit near 8000
+
+
+class _Script:
+    """A Lua script run by its SHA1 (EVALSHA), sent whole (EVAL) only when the server does not know it yet."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, client: Redis, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        try:
+            return await _command(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a new or restarted server: EVAL runs it and caches it
+            return await _command(client, "EVAL", self.source, len(keys), *keys, *args)
+
+
+# KEYS: history, index, op marker. ARGV: id, ttl in ms ("0": none), op ttl in ms, the messages.
+# The index first: should a push fail (a key of the wrong type) nothing of the turn is stored,
+# and `list_ids` drops an id that has no keys.
+_APPEND = _Script(
+    f"""
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+for i = 4, #ARGV, {_CHUNK} do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + {_CHUNK - 1}, #ARGV)))
+end
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+return 1
+"""
+)
+
+# KEYS: paused, index. ARGV: id, turn id, state, ttl in ms. Idempotent: no marker needed.
+_SAVE_PAUSED = _Script(
+    """
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+"""
+)
+
+# KEYS: paused, history, index, op marker. ARGV: id, turn id, op ttl in ms.
+# The state or nil; a retry of a take that succeeded gets the same state again, nobody else does.
+_TAKE_PAUSED = _Script(
+    """
+local done = redis.call('GET', KEYS[4])
+if done then return done end
+local state = redis.call('HGET', KEYS[1], ARGV[2])
+if not state then return false end
+redis.call('HDEL', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+redis.call('SET', KEYS[4], state, 'PX', ARGV[3])
+return state
+"""
+)
+
+# KEYS: history, paused, index. ARGV: id. Forgets the history; the id stays while paused turns do.
+_CLEAR = _Script(
+    """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZREM', KEYS[3], ARGV[1]) end
+return 1
+"""
+)
+
+# KEYS: history, paused, index. ARGV: id.
+_DELETE = _Script(
+    """
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: history, paused, index. ARGV: id. Drops an id from the index when its keys expired.
+_FORGET_IF_GONE = _Script(
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return 0
+"""
+)
+
+
+class RedisConversationStore(ConversationStore):
+    """Histories and paused turns in Redis; see the module docstring for the key layout and guarantees.
+
+    `url_or_client` is a URL (`redis://host:6379/0`, `rediss://...`,
+    `unix:///path.sock`; its query options go to the client) or a
+    `redis.asyncio.Redis` you made. `prefix` starts every key. `ttl`
+    (seconds, default `None`: never) lets a conversation expire that long
+    after its last write.
+    """
+
+    def __init__(self, url_or_client: str | Redis, *, prefix: str = "createagents", ttl: float | None = None) -> None:
+        redis_asyncio = _import_redis()
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0
+        ):
+            raise ConfigurationError(f"ttl must be a finite number of seconds > 0 or None, got {ttl!r}")
+        self.prefix = prefix
+        self.ttl = ttl
+        self._ttl_ms = "0" if ttl is None else str(max(1, round(ttl * 1000)))
+        self._op_ttl_ms = str(round(OP_TTL * 1000))
+        self._index = f"{prefix}:conversations"
+        self._url: str | None = None
+        self._given: Redis | None = None
+        if isinstance(url_or_client, str):
+            self._connect(url_or_client)  # a bad URL fails here, not at the first turn
+            self._url = url_or_client
+        elif isinstance(url_or_client, redis_asyncio.Redis):
+            self._given = url_or_client
+        else:
+            raise ConfigurationError(
+                f"RedisConversationStore needs a Redis URL or a redis.asyncio.Redis client, got {url_or_client!r}"
+            )
+        self._guard = threading.Lock()  # the event loops using the store may run in several threads
+        self._links: dict[asyncio.AbstractEventLoop, _Link] = {}
+
+    def __repr__(self) -> str:  # never the URL: it may hold a password
+        return f"RedisConversationStore(prefix={self.prefix!r}, ttl={self.ttl!r})"
+
+    # -- the port ---------------------------------------------------------------------------------------------
+
+    async def load(self, conversation_id: str) -> list[Message]:
+        client = self._redis()
+        try:
+            raw = await _command(client, "LRANGE", self._history_key(conversation_id), 0, -1)
+        except Exception as e:
+            _raise_unavailable(e, "load")
+            raise
+        return _decode_history(raw)
+
+    async def append(self, conversation_id: str, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        encoded = [json.dumps(message_to_dict(m), separators=(",", ":")) for m in messages]
+        keys = (self._history_key(conversation_id), self._index, self._op_key())
+        await self._run(_APPEND, keys, (conversation_id, self._ttl_ms, self._op_ttl_ms, *encoded), "append")
+
+    async def clear(self, conversation_id: str) -> None:
+        keys = (self._history_key(conversation_id), self._paused_key(conversation_id), self._index)
+        await self._run(_CLEAR, keys, (conversation_id,), "clear")
+
+    async def delete(self, conversation_id: str) -> None:
+        keys = (self._history_key(conversation_id), self._paused_key(conversation_id), self._index)
+        await self._run(_DELETE, keys, (conversation_id,), "delete")
+
+    async def list_ids(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        ids: list[str] = []
+        low = "-" if after is None else f"({after}"
+        while len(ids) < limit:
+            want = limit - len(ids)
+            client = self._redis()
+            try:
+                page = [
+                    _text(i) for i in await _command(client, "ZRANGEBYLEX", self._index, low, "+", "LIMIT", 0, want)
+                ]
+                if not page:
+                    break
+                async with client.pipeline(transaction=False) as pipe:
+                    for conversation_id in page:
+                        pipe.exists(self._history_key(conversation_id), self._paused_key(conversation_id))
+                    alive = await pipe.execute()
+            except Exception as e:
+                _raise_unavailable(e, "list_ids")
+                raise
+            for conversation_id, count in zip(page, alive, strict=True):
+                if count:
+                    ids.append(conversation_id)
+                else:  # its keys expired (ttl): drop it from the index, unless it came back meanwhile
+                    keys = (self._history_key(conversation_id), self._paused_key(conversation_id), self._index)
+                    await self._run(_FORGET_IF_GONE, keys, (conversation_id,), "list_ids")
+            if len(page) < want:
+                break
+            low = f"({page[-1]}"
+        return ids
+
+    async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
+        data = json.dumps(state, separators=(",", ":"))  # TypeError for what is not JSON-ready, as in memory
+        keys = (self._paused_key(conversation_id), self._index)
+        await self._run(_SAVE_PAUSED, keys, (conversation_id, turn_id, data, self._ttl_ms), "save_paused")
+
+    async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        keys = (
+            self._paused_key(conversation_id),
+            self._history_key(conversation_id),
+            self._index,
+            self._op_key(),
+        )
+        raw = await self._run(_TAKE_PAUSED, keys, (conversation_id, turn_id, self._op_ttl_ms), "take_paused")
+        if raw is None:
+            return None
+        state = json.loads(raw)
+        if not isinstance(state, dict):
+            raise UnreadableMessageError(f"the stored state of paused turn {turn_id!r} is not a JSON object")
+        return state
+
+    async def paused_ids(self, conversation_id: str) -> list[str]:
+        client = self._redis()
+        try:
+            raw = await _command(client, "HKEYS", self._paused_key(conversation_id))
+        except Exception as e:
+            _raise_unavailable(e, "paused_ids")
+            raise
+        return sorted(_text(i) for i in raw)
+
+    async def aclose(self) -> None:
+        """Close the connections this store made (in every event loop); a client you passed stays open.
+
+        The store stays usable: it connects again when it is used again.
+        """
+        if self._url is None:
+            return
+        with self._guard:
+            links = list(self._links.items())
+            self._links.clear()
+        current = asyncio.get_running_loop()
+        for loop, link in links:
+            if loop is current:
+                await _aclose(link.hook)
+            elif loop.is_running():  # a loop in another thread (the blocking API's): close it there
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_aclose(link.hook), loop))
+            # a loop that has ended closed its connections when it shut down (see `_closing`)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _history_key(self, conversation_id: str) -> str:
+        return f"{self.prefix}:history:{conversation_id}"
+
+    def _paused_key(self, conversation_id: str) -> str:
+        return f"{self.prefix}:paused:{conversation_id}"
+
+    def _op_key(self) -> str:
+        return f"{self.prefix}:op:{secrets.token_hex(12)}"
+
+    def _redis(self) -> Redis:
+        """The client of the running event loop: a client that was passed, or one made for this loop."""
+        if self._given is not None:
+            return self._given
+        loop = asyncio.get_running_loop()
+        link = self._links.get(loop)
+        return link.client if link is not None else self._link(loop).client
+
+    def _link(self, loop: asyncio.AbstractEventLoop) -> _Link:
+        assert self._url is not None
+        with self._guard:
+            for ended in [lp for lp in self._links if lp.is_closed()]:
+                del self._links[ended]  # its connections were closed as that loop shut down (see `_closing`)
+            link = self._links.get(loop)
+            if link is not None:
+                return link
+            client = self._connect(self._url)
+            link = self._links[loop] = _Link(client, _closing(client))
+            _OPEN.add(self)
+        _start(link.hook)
+        return link
+
+    def _connect(self, url: str) -> Redis:
+        redis_asyncio = _import_redis()
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+
+        try:
+            client: Redis = redis_asyncio.Redis.from_url(
+                url,
+                socket_connect_timeout=_CONNECT_TIMEOUT,
+                socket_timeout=_SOCKET_TIMEOUT,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), _RETRIES),
+            )
+            return client
+        except ValueError as e:
+            raise ConfigurationError(f"not a usable Redis URL: {e}") from None
+
+    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | bytes], operation: str) -> Any:
+        client = self._redis()
+        try:
+            return await script(client, keys, args)
+        except Exception as e:
+            _raise_unavailable(e, operation)
+            raise
+
+
+class _Link:
+    """One event loop's client, and the hook that closes it with the loop."""
+
+    __slots__ = ("client", "hook")
+
+    def __init__(self, client: Redis, hook: AsyncGenerator[None, None]) -> None:
+        self.client = client
+        self.hook = hook
+
+
+async def _closing(client: Redis) -> AsyncGenerator[None, None]:
+    """Parked at its `yield` while the client is in use, so that the client is closed quietly when ...
+
+    ... its loop shuts down (`asyncio.run` acloses the async generators still alive) or the store
+    is garbage-collected (the loop then acloses it), without `aclose()`: scripts rarely close
+    their stores, and redis-py warns about unclosed connections.
+    """
+    try:
+        yield
+    finally:
+        with suppress(Exception):  # a server gone already: nothing left to close
+            await client.aclose()
+
+
+def _start(hook: AsyncGenerator[None, None]) -> None:
+    """Run a fresh `_closing` to its `yield` (nothing there awaits); the running loop now tracks it."""
+    with suppress(StopIteration):
+        hook.asend(None).__await__().send(None)
+
+
+async def _aclose(hook: AsyncGenerator[None, None]) -> None:
+    await hook.aclose()
+
+
+_OPEN: weakref.WeakSet[RedisConversationStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Clients still open at exit on a loop that still runs in another thread (the blocking API's)."""
+    for store in list(_OPEN):
+        with store._guard:
+            links = list(store._links.items())
+        for loop, link in links:
+            if loop.is_running() and not loop.is_closed():
+                with suppress(Exception):  # a loop too busy to close it in time: leave it
+                    asyncio.run_coroutine_threadsafe(_aclose(link.hook), loop).result(2.0)
+
+
+async def _command(client: Redis, *args: Any) -> Any:
+    """One Redis command; `execute_command` is untyped in redis-py."""
+    execute: Callable[..., Awaitable[Any]] = client.execute_command
+    return await execute(*args)
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio as redis_asyncio
+    except ImportError:
+        raise ConfigurationError(
+            'the Redis conversation store needs the redis client: pip install "createagents[redis]"'
+        ) from None
+    return redis_asyncio
+
+
+def _raise_unavailable(e: Exception, operation: str) -> None:
+    """Raise a Redis or socket failure as `StoreUnavailableError`; return for anything else (a bug: re-raise it)."""
+    from redis.exceptions import RedisError
+
+    if isinstance(e, RedisError | OSError):
+        raise StoreUnavailableError(f"Redis {operation} failed: {type(e).__name__}: {e}", operation=operation) from e
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode_history(raw: list[bytes] | list[str]) -> list[Message]:
+    """The stored items as messages: one JSON parse for the whole history (a third of the time of one per item)."""
+    if not raw:
+        return []
+    # str items come from a client made with decode_responses=True
+    joined = b"[" + b",".join(raw) + b"]" if isinstance(raw[0], bytes) else "[" + ",".join(raw) + "]"
+    try:
+        data = json.loads(joined)
+    except ValueError:
+        data = None
+    if not isinstance(data, list) or len(data) != len(raw) or not all(isinstance(d, dict) for d in data):
+        return [_decode_message(item) for item in raw]  # a damaged item: find it, and say which
+    return [message_from_dict(d) for d in data]
+
+
+def _decode_message(raw: str | bytes) -> Message:
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise UnreadableMessageError(f"a stored message is not JSON ({e}): {raw!r:.200}") from None
+    if not isinstance(data, dict):
+        raise UnreadableMessageError(f"a stored message is not a JSON object: {raw!r:.200}")
+    return message_from_dict(data)
