@@ -1,18 +1,44 @@
 """The clients compared: createagents (OpenAI and Ollama adapters), the raw SDKs, a hand-written floor, peers.
 
-Each client offers `chat(prompt) -> (text, seconds to first token)` and
-`tool_chat(prompt) -> text` (one round trip through an `add` tool), and
-`aclose()`. Peers are used only when installed (`pip install -e ".[bench]"`).
+Each client offers `chat(prompt) -> (text, seconds to first token)`,
+`tool_chat(prompt) -> text` (one round trip through an `add` tool),
+`batch(prompts, concurrency) -> texts` (many independent, non-streamed
+answers, at most `concurrency` at a time, in input order) and `aclose()`.
+Peers are used only when installed (`pip install -e ".[bench]"`).
+
+`CONSTRUCT` holds what building each client's agent costs in a fresh
+process (the `construct` workload): the code that imports the package and
+builds an agent for `gpt-4o-mini`, sending nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MODEL = "bench"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size since it started its program (VmHWM), in MB.
+
+    Not `ru_maxrss`: on Linux a child's `ru_maxrss` also counts the pages of the
+    parent it was forked from (the kernel keeps the high-water mark across
+    exec), so a small child of a bigger runner would report the runner's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # elsewhere: the nearest there is
 
 
 def add(a: int, b: int) -> int:
@@ -42,6 +68,20 @@ class Client:
 
     async def tool_chat(self, prompt: str) -> str:
         raise NotImplementedError
+
+    async def answer(self, prompt: str) -> str:
+        """One non-streamed answer: what a batch is made of (the cheapest way each client offers)."""
+        raise NotImplementedError
+
+    async def batch(self, prompts: list[str], concurrency: int) -> list[str]:
+        """The best a user can write without a batch API: an `asyncio.Semaphore` and `gather`."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(prompt: str) -> str:
+            async with limit:
+                return await self.answer(prompt)
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
 
     async def aclose(self) -> None:
         pass
@@ -78,6 +118,12 @@ class CreateAgentsClient(Client):
 
             self.tool_agent = CreateAgent(**self.options, tools=[add])
         return str(await self._conversation(self.tool_agent).chat(prompt))
+
+    async def answer(self, prompt: str) -> str:
+        return str(await self.agent.ask(prompt))
+
+    async def batch(self, prompts: list[str], concurrency: int) -> list[str]:
+        return [str(a) for a in await self.agent.chat_many(prompts, concurrency=concurrency)]
 
     async def aclose(self) -> None:
         await self.agent.aclose()
@@ -149,6 +195,12 @@ class RawOpenAIClient(Client):
                 text += chunk.choices[0].delta.content
         return text
 
+    async def answer(self, prompt: str) -> str:
+        response = await self.client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": prompt}]
+        )
+        return response.choices[0].message.content or ""
+
     async def aclose(self) -> None:
         await self.client.close()
 
@@ -186,6 +238,10 @@ class RawOllamaClient(Client):
         async for part in await self.client.chat(model=MODEL, messages=messages, tools=[ADD_SCHEMA], stream=True):
             text += part.message.content or ""
         return text
+
+    async def answer(self, prompt: str) -> str:
+        response = await self.client.chat(model=MODEL, messages=[{"role": "user", "content": prompt}], stream=False)
+        return response.message.content or ""
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -251,6 +307,9 @@ class PydanticAIClient(Client):
         result = await self.tool_agent.run(prompt)
         return str(result.output)
 
+    async def answer(self, prompt: str) -> str:
+        return str((await self.agent.run(prompt)).output)
+
 
 class OpenAIAgentsClient(Client):
     name = "openai-agents"
@@ -284,6 +343,11 @@ class OpenAIAgentsClient(Client):
 
         return str((await Runner.run(self.tool_agent, prompt)).final_output)
 
+    async def answer(self, prompt: str) -> str:
+        from agents import Runner
+
+        return str((await Runner.run(self.agent, prompt)).final_output)
+
 
 CLIENTS: dict[str, Callable[[str], Client]] = {
     "createagents-openai": lambda url: CreateAgentsClient(url, "openai"),
@@ -296,3 +360,32 @@ CLIENTS: dict[str, Callable[[str], Client]] = {
 }
 STREAM_ONLY = {"httpx-floor"}
 PEERS = {"pydantic-ai": "pydantic_ai", "openai-agents": "agents"}
+
+# -- construct: import the package and build an agent, in a fresh process, sending nothing ---------
+
+_KEY = "sk-bench-0123456789abcdefghijklmnopqrstuvwxyz"
+CONSTRUCT: dict[str, str] = {
+    "bare-python": "",  # the interpreter alone: part of every other row
+    "createagents-openai": (
+        "import createagents\n"
+        f"agent = createagents.CreateAgent(provider='openai', model='gpt-4o-mini', api_key='{_KEY}')\n"
+    ),
+    "createagents-ollama": (
+        "import createagents\nagent = createagents.CreateAgent(provider='ollama', model='llama3.2')\n"
+    ),
+    # before: building an OpenAI agent built the SDK client
+    "openai-sdk": f"import openai\nclient = openai.AsyncOpenAI(api_key='{_KEY}')\n",
+    "ollama-sdk": "import ollama\nclient = ollama.AsyncClient()\n",
+    "pydantic-ai": (
+        "from pydantic_ai import Agent\n"
+        "from pydantic_ai.models.openai import OpenAIChatModel\n"
+        "from pydantic_ai.providers.openai import OpenAIProvider\n"
+        f"agent = Agent(OpenAIChatModel('gpt-4o-mini', provider=OpenAIProvider(api_key='{_KEY}')))\n"
+    ),
+    "openai-agents": (
+        "from agents import Agent, OpenAIChatCompletionsModel\n"
+        "from openai import AsyncOpenAI\n"
+        "agent = Agent(name='a', model=OpenAIChatCompletionsModel('gpt-4o-mini', "
+        f"AsyncOpenAI(api_key='{_KEY}')))\n"
+    ),
+}

@@ -71,6 +71,7 @@ OP_TTL = 120.0
 _RETRIES = 2  # for a client this store makes: retries after a dropped connection or a timeout
 _CONNECT_TIMEOUT = 5.0
 _SOCKET_TIMEOUT = 30.0
+_MAX_CONNECTIONS = 64  # per event loop; a command beyond them waits for a free connection (up to _SOCKET_TIMEOUT)
 _CHUNK = 4000  # messages per RPUSH inside the script: Lua's unpack() has a stack limit near 8000
 
 
@@ -344,12 +345,17 @@ class RedisConversationStore(ConversationStore):
         from redis.backoff import ExponentialBackoff
 
         try:
-            client: Redis = redis_asyncio.Redis.from_url(
+            # blocking: a thousand concurrent turns wait for one of the pool's connections, rather than
+            # failing with "Too many connections" as redis-py's default pool does past 100
+            pool = redis_asyncio.BlockingConnectionPool.from_url(
                 url,
+                max_connections=_MAX_CONNECTIONS,
+                timeout=_SOCKET_TIMEOUT,
                 socket_connect_timeout=_CONNECT_TIMEOUT,
                 socket_timeout=_SOCKET_TIMEOUT,
                 retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), _RETRIES),
             )
+            client: Redis = redis_asyncio.Redis.from_pool(pool)  # the client owns the pool
             return client
         except ValueError as e:
             raise ConfigurationError(f"not a usable Redis URL: {e}") from None

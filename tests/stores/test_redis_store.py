@@ -678,3 +678,25 @@ def test_a_missing_server_skips_the_test_or_fails_it_on_ci(monkeypatch: pytest.M
     with pytest.raises(BaseException) as caught:
         start_redis()
     assert caught.type is pytest.skip.Exception and "not installed" in str(caught.value)
+
+
+async def test_a_thousand_concurrent_conversations_wait_for_a_connection(redis_url: str) -> None:
+    """Past the pool's connections, a turn waits for one: no "Too many connections", no lost turn."""
+    import asyncio
+    import uuid
+
+    from createagents.adapters.redis_store import RedisConversationStore
+    from createagents.domain.messages import AssistantMessage, UserMessage
+
+    store = RedisConversationStore(redis_url, prefix=f"many-{uuid.uuid4().hex[:8]}")
+    try:
+
+        async def turn(i: int) -> None:
+            await store.load(f"c{i}")
+            await store.append(f"c{i}", [UserMessage(content=f"q{i}"), AssistantMessage(content=f"a{i}")])
+
+        await asyncio.gather(*(turn(i) for i in range(1000)))
+        histories = await asyncio.gather(*(store.load(f"c{i}") for i in range(1000)))
+        assert all(len(h) == 2 and h[0].content == f"q{i}" for i, h in enumerate(histories))
+    finally:
+        await store.aclose()
