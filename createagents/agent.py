@@ -179,9 +179,12 @@ class CreateAgent:
         earlier messages, say); `config` overrides model settings for this call.
         """
         runtime = self._runtime
-        if isinstance(history, str | bytes) or not all(isinstance(m, _MESSAGE_TYPES) for m in history):
+        if isinstance(history, str | bytes) or not isinstance(history, Iterable):
             raise ConfigurationError("history must be a list of messages (UserMessage, AssistantMessage, ...)")
-        scope = Stateless(tuple(history)) if history else self._stateless
+        history = tuple(history)  # once: a generator would be used up by the check
+        if not all(isinstance(m, _MESSAGE_TYPES) for m in history):
+            raise ConfigurationError("history must be a list of messages (UserMessage, AssistantMessage, ...)")
+        scope = Stateless(history) if history else self._stateless
         return runtime.reply(message, handler, "", scope, runtime.settings_for(config))
 
     async def chat_many(
@@ -278,6 +281,7 @@ class CreateAgent:
             await self._model.aclose()
             await self._runtime.store.aclose()
         finally:
+            self._runtime.spec.toolbox.threads.close()
             self._runtime.sync.close()
 
     def close(self) -> None:

@@ -448,3 +448,10 @@ def test_per_call_settings_are_checked_for_the_provider() -> None:
     agent = CreateAgent(provider="openai", model="gpt-4o-mini", api_key="sk-abcdefgh12345678")
     with pytest.raises(ConfigurationError, match="top_k"):
         agent.ask("x", config={"top_k": 3})
+
+
+async def test_ask_takes_history_from_a_generator() -> None:
+    model = echo_model()
+    earlier = (m for m in [UserMessage(content="hi"), AssistantMessage(content="hello")])
+    await CreateAgent(provider=model).ask("again", history=earlier)
+    assert [m.content for m in model.requests[-1].messages] == ["hi", "hello", "again"]

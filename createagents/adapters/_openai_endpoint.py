@@ -55,6 +55,12 @@ class Headers(dict[str, str]):
         return f"Headers({sorted(self)})"
 
 
+def public_headers() -> dict[str, str]:
+    """Sent with every request, to any origin: what the body is (FastAPI-based servers refuse JSON sent as
+    anything else) and who asks."""
+    return {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": user_agent()}
+
+
 def user_agent() -> str:
     from .. import __version__
 
@@ -114,7 +120,7 @@ def openai_endpoint(
     return Endpoint(
         url=url.rstrip("/") + "/chat/completions",
         timeout=timeout,
-        public={"User-Agent": user_agent()},
+        public=public_headers(),
         credentials=credentials,
         token=token,
     )
@@ -140,7 +146,7 @@ def azure_endpoint(
             url=f"{root}/openai/deployments/{{deployment}}/chat/completions",
             query={"api-version": api_version},
             timeout=timeout,
-            public={"User-Agent": user_agent()},
+            public=public_headers(),
             credentials=credentials,
             token=token,
         )
@@ -148,7 +154,7 @@ def azure_endpoint(
     return Endpoint(
         url=f"{base}/chat/completions",
         timeout=timeout,
-        public={"User-Agent": user_agent()},
+        public=public_headers(),
         credentials=credentials,
         token=token,
     )

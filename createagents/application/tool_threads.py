@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_TOOL_THREADS = 8
+IDLE_SECONDS = 60.0  # an idle thread ends after this long
 
 
 class Job:
@@ -47,6 +48,7 @@ class ToolThreads:
         self._threads = 0
         self._idle = 0
         self._running: set[Job] = set()
+        self._closed = False
 
     @property
     def busy(self) -> int:
@@ -85,13 +87,25 @@ class ToolThreads:
             if not job.started:
                 self._jobs.remove(job)
 
+    def close(self) -> None:
+        """Let idle threads end (an agent's `aclose`); a thread still running a call ends when it returns."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
     def _work(self) -> None:
         while True:
             with self._lock:
                 while not self._jobs:
+                    if self._closed:
+                        self._threads -= 1
+                        return
                     self._idle += 1
-                    self._lock.wait()
+                    self._lock.wait(IDLE_SECONDS)  # an idle thread also ends after a while, started again on need
                     self._idle -= 1
+                    if not self._jobs and not self._closed:
+                        self._threads -= 1
+                        return
                 job = self._jobs.popleft()
                 job.started = True
                 self._running.add(job)

@@ -360,3 +360,43 @@ async def test_metrics_exports_replace_the_file_atomically(tmp_path: Path) -> No
             assert reader.read() == "old"  # it reads the old file whole, not a half-written new one
         assert path.read_text() == export()
         assert set(os.listdir(tmp_path)) <= {"metrics.prom", "m.json"}  # no temporary file left
+
+
+async def test_closing_agents_ends_their_idle_tool_threads() -> None:
+    def quick() -> str:
+        return "ok"
+
+    before = threading.active_count()
+    for _ in range(5):
+        agent = CreateAgent(provider=calling(("quick", {}), ("quick", {})), tools=[quick])
+        assert await agent.chat("go") == "ok | ok"
+        await agent.aclose()
+    for _ in range(200):
+        if threading.active_count() <= before:
+            break
+        await asyncio.sleep(0.01)
+    assert threading.active_count() <= before  # no pool left behind by a closed agent
+
+
+async def test_a_call_that_never_started_never_runs_later(gate: threading.Event) -> None:
+    ran: list[str] = []
+
+    def stuck() -> str:
+        gate.wait()
+        return "late"
+
+    def side_effect() -> str:
+        ran.append("sent the email")
+        return "done"
+
+    agent = CreateAgent(
+        provider=calling(("stuck", {}), ("side_effect", {})),
+        tools=[stuck, side_effect],
+        tool_timeout=0.2,
+        tool_threads=1,
+    )
+    assert "did not run" in await agent.chat("go")
+    gate.set()
+    await asyncio.sleep(0.2)
+    assert ran == []  # told the model it did not run: it must not run behind its back
+    await agent.aclose()

@@ -114,6 +114,8 @@ class FakeOpenAIServer(FakeServer):
         return await self._complete(request)
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":  # as FastAPI-based servers (vLLM, LiteLLM) answer
+            return _error(422, f"expected a JSON body, got Content-Type {request.content_type!r}", "422")
         body = await request.json()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         self.requests.append(Recorded(request.path, dict(request.query), CIMultiDict(request.headers), body, peer))
