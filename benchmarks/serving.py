@@ -980,7 +980,12 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
         ]
         bars = ax.bar(labels, values, color=[colors.get(c, "gray") for c in names])
         for bar, v in zip(bars, values, strict=True):
-            ax.annotate(f"{v:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
+            ax.annotate(
+                f"{v:,.0f}" if v >= 100 else f"{v:.3g}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+            )
         ax.set_title(title, fontsize=10)
         ax.margins(y=0.15)
     fig.suptitle(
@@ -992,6 +997,14 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def write_docs(results: dict[str, Any], docs: Path) -> None:
+    """performance-serving.md and its chart (when matplotlib is installed) in `docs`."""
+    docs.mkdir(parents=True, exist_ok=True)
+    chart = docs / "performance-serving.png"
+    page = render(results, chart.name if write_chart(results, chart) else None)
+    (docs / "performance-serving.md").write_text(page)
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -1015,7 +1028,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=None, help="the results file (default: benchmarks/results/serving.json)")
     parser.add_argument("--docs", default=None, help="where the page and chart go (default: docs/)")
+    parser.add_argument("--render", metavar="RESULTS", help="only write the page and chart from a results file")
     args = parser.parse_args(argv)
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        write_docs(results, Path(args.docs or ROOT / "docs"))
+        return 0
     if args.smoke and (args.out is None or args.docs is None):  # a smoke run never replaces the full run's files
         scratch = Path(tempfile.gettempdir()) / "createagents-serving-smoke"
         scratch.mkdir(exist_ok=True)
@@ -1032,10 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.rounds or (1 if args.smoke else 3), args.smoke, not args.no_litellm, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    docs.mkdir(parents=True, exist_ok=True)
-    chart = docs / "performance-serving.png"
-    page = render(results, chart.name if write_chart(results, chart) else None)
-    (docs / "performance-serving.md").write_text(page)
+    write_docs(results, docs)
     for t in results["summary"]["targets"]:
         log(f"target: {t['target']}: {_fmt(t['value'], 3)} {t['unit']}: met={_fmt(t['met'])}")
     log(f"results: {out}; page: {docs / 'performance-serving.md'}")
