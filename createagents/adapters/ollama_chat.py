@@ -48,6 +48,7 @@ from urllib.parse import unquote
 
 from ..application.ports import ChatModel, ChatRequest
 from ..domain.errors import (
+    AgentClosedError,
     ConfigurationError,
     ModelNotFoundError,
     ProviderError,
@@ -127,10 +128,17 @@ class OllamaChatModel(ChatModel):
             register_secret(credential)
         self.keep_alive = keep_alive
         self.retry = RetryPolicy(max_retries=max_retries)
+        self._closed = False
+        self._wakeups: set[asyncio.Future[None]] = set()
         self.max_line = max_line
         self._secrets = tuple(s for s in (*secrets, *credentials, _bearer_token(client)) if isinstance(s, str) and s)
 
     async def aclose(self) -> None:
+        """End every chat in flight (`AgentClosedError`), also one waiting out a Retry-After, and close the client."""
+        self._closed = True
+        for waiter in self._wakeups:
+            if not waiter.done():
+                waiter.set_result(None)
         await self.client.close()
 
     def scrub(self, text: str) -> str:
@@ -171,24 +179,50 @@ class OllamaChatModel(ChatModel):
                                 continue
                     for event in feed(part):  # anything else, checked
                         yield event
-        except ProviderError:
-            raise
-        except _StatusError as e:
-            raise self._status_error(e.status, e.message, request.model, e.headers) from e
-        except (ValueError, RecursionError) as e:  # the public path: a chunk the client could not parse
-            raise self._format_error(f"sent a malformed chunk ({type(e).__name__})", request.model) from e
-        except ConnectionError as e:  # the client's own "failed to connect"
-            raise self._unreachable(request.model, e) from e
         except Exception as e:
-            if not is_transport_error(e):
+            failure = self._failure(e, request.model)
+            if failure is e:
                 raise
-            if is_timeout(e):
-                raise ProviderTimeoutError(
-                    f"Ollama at {self.host} did not answer in time", provider="ollama", model=request.model
-                ) from e
-            raise self._unreachable(request.model, e) from e
+            raise failure from (None if isinstance(failure, AgentClosedError) else e)
         for event in reader.finish():
             yield event
+
+    def _failure(self, e: Exception, model: str) -> Exception:
+        """What a failure of the request or the stream is to the caller; `e` itself when it is already ours."""
+        if self._closed and not isinstance(e, AgentClosedError):
+            return AgentClosedError("the agent was closed while this chat was running")
+        if isinstance(e, ProviderError | AgentClosedError):
+            return e
+        if isinstance(e, _StatusError):
+            return self._status_error(e.status, e.message, model, e.headers)
+        if isinstance(e, ValueError | RecursionError):  # the public path: a chunk the client could not parse
+            return self._format_error(f"sent a malformed chunk ({type(e).__name__})", model)
+        if isinstance(e, ConnectionError):  # the client's own "failed to connect"
+            return self._unreachable(model, e)
+        if not is_transport_error(e):
+            return e
+        if is_timeout(e):
+            return ProviderTimeoutError(f"Ollama at {self.host} did not answer in time", provider="ollama", model=model)
+        return self._unreachable(model, e)
+
+    async def _pause(self, attempt: int, status: int | None = None, headers: Any = None) -> bool:
+        """Wait before a retry as the policy says (False: do not retry); `aclose()` ends the wait."""
+        wait = self.retry.next_delay(attempt, status, headers or {})
+        if wait is None:
+            return False
+        if wait > 0:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            handle = loop.call_later(wait, _wake, waiter)
+            self._wakeups.add(waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._wakeups.discard(waiter)
+        if self._closed:
+            raise AgentClosedError("the agent was closed while this chat was running")
+        return True
 
     async def _retried_parts(self, body: dict[str, Any]) -> AsyncGenerator[Any, None]:
         """`_parts`, opened again while the policy says so and nothing was read yet; then as it comes."""
@@ -201,11 +235,11 @@ class OllamaChatModel(ChatModel):
                 return
             except _StatusError as e:
                 await parts.aclose()
-                if e.status is None or not await self.retry.pause(attempt, e.status, e.headers):
+                if e.status is None or not await self._pause(attempt, e.status, e.headers):
                     raise
             except Exception as e:
                 await parts.aclose()
-                if not (_is_connection_failure(e) and await self.retry.pause(attempt)):
+                if not (_is_connection_failure(e) and await self._pause(attempt)):
                     raise
             else:
                 break
@@ -678,3 +712,8 @@ def ollama_client(*, host: str, timeout: float, headers: Mapping[str, str] | Non
 
         kwargs["auth"] = httpx.BasicAuth(*userinfo)
     return AsyncClient(host=host, timeout=timeout, headers=headers, **kwargs)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
