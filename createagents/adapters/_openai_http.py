@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 if TYPE_CHECKING:
     import aiohttp
 
+from ._errors import is_timeout
 from ._openai_endpoint import Endpoint
 from ._transport import MAX_ERROR_BODY, Opened, TransportError, media_type
 
@@ -181,8 +182,7 @@ def _aiohttp() -> Any:
 
 
 def _failure(e: BaseException) -> TransportError:
-    timeout = isinstance(e, TimeoutError) or "Timeout" in type(e).__name__
-    return TransportError("timeout" if timeout else "connection", e)
+    return TransportError("timeout" if is_timeout(e) else "connection", e)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

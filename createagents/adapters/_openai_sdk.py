@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from ._errors import is_timeout, is_transport_error
 from ._transport import MAX_ERROR_BODY, Opened, TransportError, media_type
 
 
@@ -47,7 +48,7 @@ class SdkTransport:
         except openai.APIConnectionError as e:  # APITimeoutError included
             raise _failure(e) from None
         except Exception as e:  # the transport failed outside the SDK's wrapping (an error body cut off)
-            if not _is_transport_error(e):
+            if not is_transport_error(e):
                 raise
             raise _failure(e) from None
         opened = SdkOpened(response.http_response, context, self)
@@ -85,7 +86,7 @@ class SdkOpened:
             except StopAsyncIteration:
                 return
             except Exception as e:
-                if self._owner.closed or _is_transport_error(e):
+                if self._owner.closed or is_transport_error(e):
                     raise _failure(e) from None
                 raise
             yield chunk
@@ -101,7 +102,7 @@ class SdkOpened:
                     break
             return bytes(data[:limit])
         except Exception as e:
-            if not _is_transport_error(e):
+            if not is_transport_error(e):
                 raise
             return b""  # the error body itself was cut off: the status still says what happened
         finally:
@@ -122,9 +123,5 @@ def _failure(e: BaseException) -> TransportError:
         if isinstance(cause, ConnectionError):
             return TransportError("connection", cause)
         cause = cause.__cause__ or cause.__context__
-    timeout = isinstance(e, openai.APITimeoutError | TimeoutError) or "Timeout" in type(e).__name__
+    timeout = isinstance(e, openai.APITimeoutError) or is_timeout(e)
     return TransportError("timeout" if timeout else "connection", e)
-
-
-def _is_transport_error(e: BaseException) -> bool:
-    return isinstance(e, OSError) or any(c.__module__.startswith(("httpx", "aiohttp")) for c in type(e).__mro__)

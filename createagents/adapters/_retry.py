@@ -7,7 +7,7 @@ the caller, and the statuses 408, 409, 429 and 5xx, unless the server says
 an exponential back-off with jitter. A server that asks for a longer wait
 than `max_wait` is not retried: its answer is the final one, and the error
 carries the wait it asked for. Headers are read from a case-insensitive
-mapping (aiohttp's, httpx's). Pure, except for `pause`, which sleeps.
+mapping (aiohttp's, httpx's). Pure, except for `RetryWaits`, which sleeps.
 """
 
 from __future__ import annotations
@@ -61,13 +61,40 @@ class RetryPolicy:
             return None
         return self.delay(attempt, headers)
 
-    async def pause(self, attempt: int, status: int | None = None, headers: Mapping[str, str] = _NO_HEADERS) -> bool:
-        """Wait as `next_delay` says and return True, or return False at once: do not retry."""
-        wait = self.next_delay(attempt, status, headers)
-        if wait is None:
-            return False
-        await asyncio.sleep(wait)
-        return True
+
+class RetryWaits:
+    """The waits before retries of one adapter: `wake_all()` (on `aclose()`) ends them at once.
+
+    So closing an agent never waits out a server's Retry-After; the caller
+    checks, after the wait, whether it was woken because it is closing.
+    """
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(seconds, _wake, waiter)
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._waiters.discard(waiter)
+
+    def wake_all(self) -> None:
+        for waiter in self._waiters:
+            _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

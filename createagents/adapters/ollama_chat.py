@@ -70,7 +70,7 @@ from ..domain.messages import (
 from ..domain.settings import ModelSettings
 from ._errors import error_for_status, is_timeout, is_transport_error
 from ._lines import MAX_LINE, LineSplitter
-from ._retry import RetryPolicy, retry_after
+from ._retry import RetryPolicy, RetryWaits, retry_after
 from ._secrets import mask_secrets, register_secret
 
 DEFAULT_HOST = "http://localhost:11434"
@@ -129,16 +129,14 @@ class OllamaChatModel(ChatModel):
         self.keep_alive = keep_alive
         self.retry = RetryPolicy(max_retries=max_retries)
         self._closed = False
-        self._wakeups: set[asyncio.Future[None]] = set()
+        self._waits = RetryWaits()
         self.max_line = max_line
         self._secrets = tuple(s for s in (*secrets, *credentials, _bearer_token(client)) if isinstance(s, str) and s)
 
     async def aclose(self) -> None:
         """End every chat in flight (`AgentClosedError`), also one waiting out a Retry-After, and close the client."""
         self._closed = True
-        for waiter in self._wakeups:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waits.wake_all()
         await self.client.close()
 
     def scrub(self, text: str) -> str:
@@ -210,16 +208,7 @@ class OllamaChatModel(ChatModel):
         wait = self.retry.next_delay(attempt, status, headers or {})
         if wait is None:
             return False
-        if wait > 0:
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            handle = loop.call_later(wait, _wake, waiter)
-            self._wakeups.add(waiter)
-            try:
-                await waiter
-            finally:
-                handle.cancel()
-                self._wakeups.discard(waiter)
+        await self._waits.sleep(wait)
         if self._closed:
             raise AgentClosedError("the agent was closed while this chat was running")
         return True
@@ -712,8 +701,3 @@ def ollama_client(*, host: str, timeout: float, headers: Mapping[str, str] | Non
 
         kwargs["auth"] = httpx.BasicAuth(*userinfo)
     return AsyncClient(host=host, timeout=timeout, headers=headers, **kwargs)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

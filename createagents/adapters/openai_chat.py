@@ -11,7 +11,6 @@ agent built with `provider="openai"` / `"azure"`, which never imports the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -22,7 +21,7 @@ from ..domain.settings import ModelSettings
 from ._openai_errors import ErrorContext, broken, not_a_stream, request_id, status_error
 from ._openai_stream import StreamReader
 from ._openai_wire import WireProfile
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, RetryWaits
 from ._sse import sse_data
 from ._transport import Opened, Transport, TransportError
 
@@ -68,7 +67,7 @@ class OpenAIChatModel(ChatModel):
         self.retry = RetryPolicy(max_retries=2 if max_retries is None else max_retries)
         self._secrets = tuple(s for s in secrets if s)
         self._closed = False
-        self._wakeups: set[asyncio.Future[None]] = set()
+        self._waits = RetryWaits()
 
     def __repr__(self) -> str:
         return f"OpenAIChatModel(provider={self.provider!r}, transport={self.transport!r})"
@@ -79,9 +78,7 @@ class OpenAIChatModel(ChatModel):
     async def aclose(self) -> None:
         """End every chat in flight (`AgentClosedError`) and release what this adapter created."""
         self._closed = True
-        for waiter in self._wakeups:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waits.wake_all()
         await self.transport.aclose()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
@@ -137,28 +134,10 @@ class OpenAIChatModel(ChatModel):
                 if wait is None:
                     return response
                 await response.aclose()
-            await self._nap(wait)
+            await self._waits.sleep(wait)
             attempt += 1
-
-    async def _nap(self, seconds: float) -> None:
-        """Sleep before a retry; `aclose()` wakes it, so closing never waits out a Retry-After."""
-        if seconds <= 0:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        handle = asyncio.get_running_loop().call_later(seconds, _wake, waiter)
-        self._wakeups.add(waiter)
-        try:
-            await waiter
-        finally:
-            handle.cancel()
-            self._wakeups.discard(waiter)
 
     def _stopped(self, context: ErrorContext) -> AgentClosedError | None:
         if not self._closed:
             return None
         return AgentClosedError("the agent was closed while this chat was running")
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
