@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from createagents import AgentClosedError, CreateAgent
+from tests.adapters.test_openai_hostile import until
 from tests.fakes.ollama_server import FakeOllamaServer, OllamaScript
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    for _ in range(int(within / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 async def test_aclose_during_a_retry_wait(ollama_server: FakeOllamaServer) -> None:
