@@ -18,17 +18,18 @@ from typing import Any
 from .adapters.structured_logging import LoggingSink, register_secret
 from .application.batch import run_many
 from .application.conversation import Conversation, Runtime, Stateless
-from .application.loop import AgentSpec
+from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver
 from .application.metrics import MetricsRecorder
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
 from .application.reply import Answer, EventHandler, Reply
 from .application.tool_threads import ToolThreads
-from .application.tools import Tool, ToolBox, to_tools
+from .application.tools import ClientTool, Tool, ToolBox, to_tools
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.limits import RunLimits
 from .domain.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .domain.metrics import MetricsRecord
+from .domain.pending import Decision, Paused
 from .domain.settings import ModelSettings
 from .providers import ApiKey, ProviderOptions, build_model
 
@@ -53,6 +54,12 @@ class CreateAgent:
     model settings (see `ModelSettings`); `provider_options` holds what only
     one provider understands (Ollama's `keep_alive`, for one); the numeric
     limits are checked by `RunLimits`.
+
+    Approvals: a tool made with `@tool(requires_approval=...)`, or named by
+    `require_approval` (True: every tool), pauses its turn before it runs;
+    `approver` (plain or async, given the `PendingCall`) may decide as code
+    (True, False, `Deny(reason)`) or return None to leave it to a person. A
+    paused turn waits at most `approval_timeout` seconds (default 24 hours).
     """
 
     def __init__(
@@ -78,6 +85,9 @@ class CreateAgent:
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
         metrics_sinks: Iterable[MetricsSink | Callable[[MetricsRecord], None]] = (),
         metrics_limit: int = _DEFAULTS.metrics_limit,
+        require_approval: bool | Iterable[str] = False,
+        approver: Approver | None = None,
+        approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
     ) -> None:
         self.limits = limits = RunLimits(
             max_turns=max_turns,
@@ -91,7 +101,17 @@ class CreateAgent:
         )
         self.instructions = _instructions(instructions)
         self.settings = ModelSettings.from_mapping(config)
-        self.tools: tuple[Tool, ...] = to_tools(tools, _builtin_tool)
+        self.tools: tuple[Tool | ClientTool, ...] = to_tools(tools, _builtin_tool)
+        if approver is not None and not callable(approver):
+            raise ConfigurationError(f"approver must be a function of the pending call, got {approver!r}")
+        if (
+            isinstance(approval_timeout, bool)
+            or not isinstance(approval_timeout, int | float)
+            or not 0 < approval_timeout < float("inf")
+        ):
+            raise ConfigurationError(
+                f"approval_timeout must be a finite number of seconds > 0, got {approval_timeout!r}"
+            )
         provider, model = _provider_and_model(provider, model)
         if isinstance(api_key, str):
             register_secret(api_key)
@@ -122,9 +142,16 @@ class CreateAgent:
                 model=self._model,
                 model_name=self.model,
                 instructions=self.instructions,
-                toolbox=ToolBox(self.tools, default_timeout=limits.tool_timeout, threads=threads),
+                toolbox=ToolBox(
+                    self.tools,
+                    default_timeout=limits.tool_timeout,
+                    threads=threads,
+                    require_approval=require_approval,
+                ),
                 settings=self.settings,
                 max_turns=limits.max_turns,
+                approver=approver,
+                approval_timeout=float(approval_timeout),
             ),
             store=store,
             notify=self._notify,
@@ -212,6 +239,31 @@ class CreateAgent:
 
     async def _ask_answer(self, message: str) -> Answer:
         return await self.ask(message)
+
+    def resume(
+        self,
+        paused: Paused | str,
+        *,
+        approvals: Mapping[str, Decision] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        handler: EventHandler | None = None,
+    ) -> Reply:
+        """Resume a paused turn with decisions: `reply.paused`, or a turn id of the default conversation.
+
+        `approvals` maps each call waiting for approval to True, False or
+        `Deny(reason)` (the model reads the reason as the tool's result);
+        `outputs` maps each client tool call to its output. A conversation's
+        turn resumes once, from any agent sharing the store; a stateless
+        (`ask`) turn travels in its `Paused`. Errors: `TurnNotPausedError`,
+        `InvalidDecisionsError` (nothing changed), `ApprovalExpiredError`.
+        """
+        if isinstance(paused, Paused) and paused.conversation_id is not None:
+            return self.conversation(paused.conversation_id).resume(
+                paused, approvals=approvals, outputs=outputs, handler=handler
+            )
+        if isinstance(paused, Paused):
+            return self._runtime.resume(paused, "", approvals, outputs, handler)
+        return self._default.resume(paused, approvals=approvals, outputs=outputs, handler=handler)
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""

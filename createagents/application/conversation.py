@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ..domain.errors import AgentClosedError, ConfigurationError
+from ..domain.codec import messages_from_dicts, messages_to_dicts
+from ..domain.errors import AgentClosedError, ConfigurationError, ResumeError, TurnNotPausedError
 from ..domain.history import trim_history
 from ..domain.messages import Message, UserMessage
+from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
-from .loop import AgentSpec, Notify, TurnScope, run_turn
+from .loop import AgentSpec, Notify, Resume, TurnScope, run_turn
+from .pausing import check_decisions, check_expiry
 from .ports import ConversationStore
 from .reply import EventHandler, Reply
 
@@ -116,6 +120,101 @@ class Runtime:
             label=message,
         )
 
+    def resume(
+        self,
+        paused: Paused | str,
+        conversation_id: str,
+        approvals: Mapping[str, Decision] | None,
+        outputs: Mapping[str, Any] | None,
+        handler: EventHandler | None,
+    ) -> Reply:
+        """A reply that resumes a paused turn with decisions; bad arguments are refused here, the rest when run.
+
+        A conversation's turn is taken from the store exactly once, after the
+        decisions are checked against it; a stateless turn's state comes with
+        `paused`.
+        """
+        approvals, outputs = _decisions(approvals, outputs)
+        if handler is not None and not isinstance(handler, EventHandler):
+            raise ConfigurationError("handler must be an instance of an EventHandler subclass")
+        self.ensure_open()
+        scope: TurnScope
+        if isinstance(paused, Paused) and paused.conversation_id is None:
+            if paused.state is None:
+                raise ConfigurationError("this Paused has no state: a stateless turn's Paused carries its own")
+            state = paused.state
+            scope = Stateless(messages_from_dicts(state.get("history", ())))
+            obtain = _inline(state, approvals, outputs)
+            conversation_id = ""
+        else:
+            turn_id = paused.id if isinstance(paused, Paused) else paused
+            if not isinstance(turn_id, str) or not turn_id:
+                raise ConfigurationError("resume takes a Paused (reply.paused) or a paused turn's id")
+            scope = _Scope(self, conversation_id)
+            obtain = _stored(self.store, conversation_id, turn_id, approvals, outputs)
+        resume = Resume(obtain=obtain, approvals=approvals, outputs=outputs)
+        spec, notify = self.spec, self.notify
+        return Reply(
+            lambda: run_turn(spec, scope, resume, conversation_id=conversation_id, notify=notify),
+            handler=handler,
+            label=f"resume of a paused turn in {conversation_id or 'a stateless call'}",
+        )
+
+
+def _decisions(
+    approvals: Mapping[str, Decision] | None, outputs: Mapping[str, Any] | None
+) -> tuple[dict[str, Decision], dict[str, Any]]:
+    if approvals is not None and not isinstance(approvals, Mapping):
+        raise ConfigurationError("approvals must be a dict of call id -> True, False or Deny(reason)")
+    if outputs is not None and not isinstance(outputs, Mapping):
+        raise ConfigurationError("outputs must be a dict of call id -> the client tool's output")
+    approvals, outputs = dict(approvals or {}), dict(outputs or {})
+    for call_id, decision in approvals.items():
+        if not isinstance(call_id, str) or not isinstance(decision, bool | Deny):
+            raise ConfigurationError(f"approvals[{call_id!r}] must be True, False or Deny(reason), got {decision!r}")
+    if not all(isinstance(call_id, str) for call_id in outputs):
+        raise ConfigurationError("outputs must be keyed by call id (str)")
+    return approvals, outputs
+
+
+def _stored(
+    store: ConversationStore,
+    conversation_id: str,
+    turn_id: str,
+    approvals: Mapping[str, Decision],
+    outputs: Mapping[str, Any],
+) -> Callable[[], Awaitable[Mapping[str, Any]]]:
+    async def obtain() -> Mapping[str, Any]:
+        state = await store.load_paused(conversation_id, turn_id)
+        if state is None:
+            raise TurnNotPausedError(
+                f"conversation {conversation_id!r} has no paused turn {turn_id!r}: "
+                "it was resumed already, never paused there, or was deleted"
+            )
+        try:
+            check_expiry(state)
+        except ResumeError:
+            await store.take_paused(conversation_id, turn_id)
+            raise
+        check_decisions(state, approvals, outputs)  # before the take: bad decisions change nothing
+        taken = await store.take_paused(conversation_id, turn_id)
+        if taken is None:
+            raise TurnNotPausedError(f"the paused turn {turn_id!r} was resumed already, by another caller")
+        return taken
+
+    return obtain
+
+
+def _inline(
+    state: Mapping[str, Any], approvals: Mapping[str, Decision], outputs: Mapping[str, Any]
+) -> Callable[[], Awaitable[Mapping[str, Any]]]:
+    async def obtain() -> Mapping[str, Any]:
+        check_expiry(state)
+        check_decisions(state, approvals, outputs)
+        return state
+
+    return obtain
+
 
 def check_message(message: object) -> None:
     """A user message must be text with something in it: an empty one would cost a model call for nothing."""
@@ -155,6 +254,47 @@ class Conversation:
         runtime = self._runtime
         settings = runtime.settings_for(config)
         return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings)
+
+    def resume(
+        self,
+        paused: Paused | str,
+        *,
+        approvals: Mapping[str, Decision] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        handler: EventHandler | None = None,
+    ) -> Reply:
+        """Resume this conversation's paused turn (`reply.paused`, or its id) with decisions.
+
+        `approvals` maps each call waiting for approval to True, False or
+        `Deny(reason)`; `outputs` maps each client tool call to its output.
+        Every pending call needs its answer. The reply runs the turn on and,
+        when it completes, appends the whole turn to the history.
+        """
+        if isinstance(paused, Paused) and paused.conversation_id not in (None, self.id):
+            raise ConfigurationError(
+                f"this turn paused in conversation {paused.conversation_id!r}, not {self.id!r}: "
+                "resume it there (agent.resume(paused) finds it)"
+            )
+        return self._runtime.resume(paused, self.id, approvals, outputs, handler)
+
+    async def paused(self) -> list[Paused]:
+        """This conversation's paused turns, in turn id order (each with what it waits for)."""
+        from .pausing import pending_of
+
+        store = self._runtime.store
+        found = []
+        for turn_id in await store.paused_ids(self.id):
+            state = await store.load_paused(self.id, turn_id)
+            if state is not None:
+                found.append(
+                    Paused(
+                        id=turn_id,
+                        conversation_id=self.id,
+                        pending=pending_of(state),
+                        expires_at=float(state.get("expires_at", 0.0)),
+                    )
+                )
+        return found
 
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts and notebooks."""
@@ -222,6 +362,11 @@ class _Scope:
     async def commit(self, messages: Sequence[Message]) -> None:
         await self._runtime.store.append(self._id, messages)
 
+    async def pause(self, state: dict[str, Any], pending: tuple[PendingCall, ...], expires_at: float) -> Paused:
+        turn_id = f"turn_{uuid.uuid4().hex}"
+        await self._runtime.store.save_paused(self._id, turn_id, state)
+        return Paused(id=turn_id, conversation_id=self._id, pending=pending, expires_at=expires_at)
+
 
 class Stateless:
     """The scope of a one-shot call: the history it is given (none by default), nothing appended."""
@@ -239,6 +384,13 @@ class Stateless:
 
     async def commit(self, messages: Sequence[Message]) -> None:
         return None
+
+    async def pause(self, state: dict[str, Any], pending: tuple[PendingCall, ...], expires_at: float) -> Paused:
+        """Nothing is stored: the state, with the history it was given, goes to the caller."""
+        state["history"] = messages_to_dicts(self._history)
+        return Paused(
+            id=f"turn_{uuid.uuid4().hex}", conversation_id=None, pending=pending, expires_at=expires_at, state=state
+        )
 
 
 async def _await(reply: Reply) -> str:

@@ -8,34 +8,46 @@ when, and only when, the run finishes.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from ..domain.errors import MaxTurnsExceededError
 from ..domain.events import (
+    ApprovalRequested,
     ModelCallFinished,
     ModelEvent,
     ResponseDone,
     RunEvent,
     RunFailed,
     RunFinished,
+    RunPaused,
     RunStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
+    ToolCallFinished,
     ToolCallReady,
     ToolCallStarted,
 )
 from ..domain.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, Usage
+from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
+from .pausing import Progress, Settled, pause_state
 from .ports import ChatModel, ChatRequest
-from .tools import ToolBox
+from .tools import ToolBox, encodable, to_text
 
 Notify = Callable[[RunEvent], None]
+Approver = Callable[[PendingCall], "Decision | Awaitable[Decision | None] | None"]
+"""Decides an approval as code: True or False / `Deny(...)`, or None to leave it to a person."""
+
+_log = logging.getLogger("createagents")
+DEFAULT_APPROVAL_TIMEOUT = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +60,8 @@ class AgentSpec:
     toolbox: ToolBox
     settings: ModelSettings
     max_turns: int
+    approver: Approver | None = None
+    approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -98,39 +112,61 @@ class _Round:
 
 
 class TurnScope(Protocol):
-    """The history a turn reads when it starts and appends its messages to when it completes."""
+    """The history a turn reads when it starts, appends its messages to when it completes, and pauses in."""
 
     async def __aenter__(self) -> Sequence[Message]: ...
     async def __aexit__(self, *exc: object) -> None: ...
     async def commit(self, messages: Sequence[Message]) -> None: ...
+    async def pause(self, state: dict[str, Any], pending: tuple[PendingCall, ...], expires_at: float) -> Paused: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    """How a paused turn goes on: `obtain` checks the decisions and takes the turn's state, exactly once."""
+
+    obtain: Callable[[], Awaitable[Mapping[str, Any]]]
+    approvals: Mapping[str, Decision]
+    outputs: Mapping[str, Any]
 
 
 async def run_turn(
     spec: AgentSpec,
     scope: TurnScope,
-    message: Message,
+    start: Message | Resume,
     *,
     conversation_id: str,
     notify: Notify,
 ) -> AsyncGenerator[RunEvent, None]:
-    """Run one user turn; `notify` sees each lifecycle event (never a delta) before it is yielded.
+    """Run one user turn, or resume a paused one; `notify` sees each lifecycle event (never a delta) first.
 
     One generator from the model's stream to the caller: every layer between
     them would cost each token a generator hop.
     """
     started = time.perf_counter()
-    new: list[Message] = [message]
-    text: list[str] = []
-    usage = Usage()
-    all_calls: list[ToolCall] = []
     try:
         async with scope as history:
-            event: RunEvent = RunStarted(run_id=uuid.uuid4().hex, conversation_id=conversation_id)
+            if isinstance(start, Resume):
+                state = await start.obtain()
+                turn = Progress.from_state(state)
+                if turn.settings != spec.settings:
+                    spec = replace(spec, settings=turn.settings)
+            else:
+                turn = Progress(run_id=uuid.uuid4().hex, new=[start], settings=spec.settings)
+            new, text, all_calls = turn.new, turn.text, turn.calls
+            event: RunEvent = RunStarted(run_id=turn.run_id, conversation_id=conversation_id)
             notify(event)
             yield event
             prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
             prefix.extend(history)
-            for _ in range(spec.max_turns):
+            if isinstance(start, Resume):  # the paused round: its decisions, then on as if it had not paused
+                settled = Settled.from_state(state)
+                settled.decide(start.approvals, start.outputs)
+                async with aclosing(_settle(spec.toolbox, settled, notify)) as tool_events:
+                    async for tool_event in tool_events:
+                        yield tool_event
+                new.extend(settled.messages())
+            while turn.rounds < spec.max_turns:
+                turn.rounds += 1
                 request = ChatRequest(
                     model=spec.model_name, messages=prefix + new, tools=spec.toolbox.specs, settings=spec.settings
                 )
@@ -157,25 +193,45 @@ async def run_turn(
                 finished = round_.finished(spec, conversation_id)
                 notify(finished)
                 yield finished
-                usage = usage + finished.usage
+                turn.usage = turn.usage + finished.usage
                 text.extend(parts)
                 new.append(round_.message())
                 if not round_.calls:
                     event = RunFinished(
                         text="".join(text),
-                        usage=usage,
+                        usage=turn.usage,
                         tool_calls=tuple(all_calls),
                         messages=tuple(new),
-                        duration=time.perf_counter() - started,
+                        duration=turn.elapsed + time.perf_counter() - started,
                     )
                     await scope.commit(new)  # before anyone can stop us
                     notify(event)
                     yield event
                     return
                 all_calls.extend(round_.calls)
-                async with aclosing(_run_tools(spec.toolbox, round_.calls, new, notify)) as tool_events:
+                settled = await _plan(spec, round_.calls)
+                async with aclosing(_settle(spec.toolbox, settled, notify)) as tool_events:
                     async for tool_event in tool_events:
                         yield tool_event
+                if settled.pending:
+                    expires_at = time.time() + spec.approval_timeout
+                    turn.elapsed += time.perf_counter() - started
+                    paused = await scope.pause(pause_state(turn, settled, expires_at), settled.pending, expires_at)
+                    for pending in paused.approvals:
+                        event = ApprovalRequested(call=pending.call, turn_id=paused.id)
+                        notify(event)
+                        yield event
+                    event = RunPaused(
+                        text="".join(text),
+                        usage=turn.usage,
+                        tool_calls=tuple(all_calls),
+                        paused=paused,
+                        duration=turn.elapsed,
+                    )
+                    notify(event)
+                    yield event
+                    return
+                new.extend(settled.messages())
             raise MaxTurnsExceededError(
                 f"the run made {spec.max_turns} model calls without a final answer (max_turns={spec.max_turns})",
                 messages=new,
@@ -186,26 +242,81 @@ async def run_turn(
         raise
 
 
-async def _run_tools(
-    toolbox: ToolBox, calls: list[ToolCall], new: list[Message], notify: Notify
-) -> AsyncGenerator[RunEvent, None]:
-    """Run one turn's calls concurrently; results go into `new` in the order the model asked."""
-    for call in calls:
+async def _plan(spec: AgentSpec, calls: list[ToolCall]) -> Settled:
+    """What each call of a model response needs: to run now, an approval, or a client's output.
+
+    The approver, when the agent has one, decides approvals first; what it
+    leaves undecided (None) waits for a person.
+    """
+    settled = Settled(calls=calls)
+    for i, call in enumerate(calls):
+        kind = await spec.toolbox.pending_kind(call)
+        if kind is None:
+            continue
+        pending = PendingCall(call=call, kind=kind)
+        if kind == "approval" and spec.approver is not None:
+            decision = await _ask_approver(spec.approver, pending)
+            if decision is not None:
+                settled.plan[i] = decision
+                continue
+        settled.plan[i] = pending
+    return settled
+
+
+async def _ask_approver(approver: Approver, pending: PendingCall) -> Decision | None:
+    """The approver's decision; one that fails or answers nonsense leaves the call to a person."""
+    try:
+        decision = approver(pending)
+        if inspect.isawaitable(decision):
+            decision = await decision
+    except Exception:
+        _log.exception("the approver failed on %s (%s); leaving the call to a person", pending.name, pending.id)
+        return None
+    if decision is None or isinstance(decision, bool | Deny):
+        return decision
+    _log.error("the approver answered %r for %s; expected True, False, Deny or None", decision, pending.name)
+    return None
+
+
+async def _settle(toolbox: ToolBox, settled: Settled, notify: Notify) -> AsyncGenerator[RunEvent, None]:
+    """Resolve every call that can be: run the approved ones concurrently, write refusals and client outputs."""
+    calls = settled.calls
+    runnable = [i for i, step in enumerate(settled.plan) if step is True and i not in settled.results]
+    for i in runnable:
+        started = ToolCallStarted(call=calls[i])
+        notify(started)
+        yield started
+    for i, step in enumerate(settled.plan):
+        if i in settled.results or isinstance(step, PendingCall) or step is True:
+            continue
+        call = calls[i]
         started = ToolCallStarted(call=call)
         notify(started)
         yield started
-    results: dict[int, ToolMessage] = {}
-    async with aclosing(toolbox.run_calls(calls)) as finished_calls:
+        if isinstance(step, Deny) or step is False:
+            reason = step.reason if isinstance(step, Deny) else ""
+            result, error = (f"Tool call denied: {reason}" if reason else "Tool call denied."), "ApprovalDenied"
+        else:  # a client tool's output
+            result, error = encodable(to_text(step.value)), None
+        finished = ToolCallFinished(call=call, result=result, duration=0.0, error=error)
+        notify(finished)
+        yield finished
+        settled.results[i] = ToolMessage(
+            tool_call_id=call.id, name=call.name, content=result, is_error=error is not None
+        )
+    if not runnable:
+        return
+    by_call = {id(calls[i]): i for i in runnable}
+    async with aclosing(toolbox.run_calls([calls[i] for i in runnable])) as finished_calls:
         async for finished in finished_calls:
             notify(finished)
             yield finished
-            results[id(finished.call)] = ToolMessage(
+            settled.results[by_call[id(finished.call)]] = ToolMessage(
                 tool_call_id=finished.call.id,
                 name=finished.call.name,
                 content=finished.result,
                 is_error=finished.error is not None,
             )
-    new.extend(results[id(call)] for call in calls)
 
 
 def _stopped(e: BaseException) -> BaseException:

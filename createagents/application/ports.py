@@ -91,6 +91,10 @@ class ConversationStore(ABC):
         """Keep a paused turn's state (JSON-ready) until it is taken."""
 
     @abstractmethod
+    async def load_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        """A paused turn's state, left in place; None when there is none. Resuming checks its decisions against it."""
+
+    @abstractmethod
     async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
         """Remove and return a paused turn's state atomically; None when there is none (or it was taken)."""
 
@@ -106,6 +110,51 @@ class ConversationStore(ABC):
 
     async def aclose(self) -> None:
         """Release connections; the default has none."""
+
+
+class RunLog(ABC):
+    """Background runs: a status record and a numbered event log per run, shared by every process on the store.
+
+    Records and events are JSON-ready dicts. Only the process running a run
+    adds its events, in order; event `n` (0, 1, 2...) is the n-th one added.
+    Any process replays a run from any point with `events(after=n)` and
+    follows it live by asking again. A record is changed only through
+    `update_run`, atomically, so a cancel from one process and a completion
+    in another cannot both win.
+    """
+
+    @abstractmethod
+    async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """Store a new run's record (its `status` among the fields); the id must be new."""
+
+    @abstractmethod
+    async def load_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run's record; None for an unknown (or expired, or deleted) run."""
+
+    @abstractmethod
+    async def update_run(
+        self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        """Merge `changes` into the record, atomically, when its `status` is one of `statuses` (any when None).
+
+        Returns the record as it is after the call, changed or not; None for an unknown run.
+        """
+
+    @abstractmethod
+    async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
+        """Append events after the run's last one; returns how many the run has now."""
+
+    @abstractmethod
+    async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
+        """At most `limit` events numbered above `after`, oldest first; empty past the end."""
+
+    @abstractmethod
+    async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
+        """Ids of the runs whose status is one of `statuses` (a server looks for runs left behind)."""
+
+    @abstractmethod
+    async def delete_run(self, run_id: str) -> None:
+        """Forget the run: its record and its events."""
 
 
 class RunObserver(ABC):

@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 from ..domain.errors import ConfigurationError, ReplyConsumedError
 from ..domain.events import (
+    ApprovalRequested,
     ModelCallFinished,
     RunEvent,
     RunFailed,
     RunFinished,
+    RunPaused,
     RunStarted,
     TextDelta,
     ThinkingDelta,
@@ -24,18 +26,25 @@ from ..domain.events import (
     ToolCallStarted,
 )
 from ..domain.messages import Message, ToolCall, Usage
+from ..domain.pending import Paused, PendingCall
 
 
 class Answer(str):
-    """The final text of a run, as a `str` that also carries the run's usage and tool calls."""
+    """The final text of a run, as a `str` that also carries the run's usage and tool calls.
+
+    `paused` is set when the turn paused for approvals or client tool
+    outputs: the text is then what the model said before it paused.
+    """
 
     usage: Usage
     tool_calls: tuple[ToolCall, ...]
+    paused: Paused | None
 
-    def __new__(cls, finished: RunFinished) -> Answer:
+    def __new__(cls, finished: RunFinished | RunPaused) -> Answer:
         answer = super().__new__(cls, finished.text)
         answer.usage = finished.usage
         answer.tool_calls = finished.tool_calls
+        answer.paused = finished.paused if type(finished) is RunPaused else None
         return answer
 
 
@@ -65,6 +74,8 @@ class EventHandler:
     def on_tool_call_started(self, event: ToolCallStarted) -> Any: ...
     def on_tool_call_finished(self, event: ToolCallFinished) -> Any: ...
     def on_model_call_finished(self, event: ModelCallFinished) -> Any: ...
+    def on_approval_requested(self, event: ApprovalRequested) -> Any: ...
+    def on_run_paused(self, event: RunPaused) -> Any: ...
     def on_run_finished(self, event: RunFinished) -> Any: ...
     def on_run_failed(self, event: RunFailed) -> Any: ...
     def on_unknown_event(self, event: Any) -> Any: ...
@@ -103,6 +114,9 @@ class Reply(Coroutine[Any, Any, Answer]):
     - `async with reply:` / `await reply.aclose()` -> stop early, closing the provider stream.
 
     Once finished, `text`, `usage`, `tool_calls`, `messages` and `duration` hold the run's outcome.
+    A turn that paused for approvals or client tool outputs finishes too:
+    `paused` (and `pending`) say what it waits for, and `messages` is empty,
+    as nothing is in the history until the resumed turn completes.
     """
 
     def __init__(
@@ -118,7 +132,7 @@ class Reply(Coroutine[Any, Any, Answer]):
         self._events: AsyncGenerator[RunEvent, None] | None = None
         self._stream: AsyncGenerator[Any, None] | None = None
         self._consumed = False
-        self._finished: RunFinished | None = None
+        self._finished: RunFinished | RunPaused | None = None
         self._waiter: Coroutine[Any, Any, Answer] | None = None
         self.error: BaseException | None = None
 
@@ -128,7 +142,7 @@ class Reply(Coroutine[Any, Any, Answer]):
     def done(self) -> bool:
         return self._finished is not None or self.error is not None
 
-    def _outcome(self) -> RunFinished:
+    def _outcome(self) -> RunFinished | RunPaused:
         if self._finished is None:
             state = "failed" if self.error else "has not finished"
             raise RuntimeError(f"the reply {state}; its outcome is there only after it finishes")
@@ -153,6 +167,18 @@ class Reply(Coroutine[Any, Any, Answer]):
     @property
     def duration(self) -> float:
         return self._outcome().duration
+
+    @property
+    def paused(self) -> Paused | None:
+        """The paused turn, when the run stopped to wait for decisions; None when it completed."""
+        outcome = self._outcome()
+        return outcome.paused if type(outcome) is RunPaused else None
+
+    @property
+    def pending(self) -> tuple[PendingCall, ...]:
+        """The calls the paused turn waits for (approvals and client tools); empty when it completed."""
+        paused = self.paused
+        return paused.pending if paused is not None else ()
 
     # -- consumption ---------------------------------------------------------
 
@@ -182,7 +208,7 @@ class Reply(Coroutine[Any, Any, Answer]):
                 async for event in events:
                     if handler is not None:
                         await handler._dispatch(event)
-                    if type(event) is RunFinished:
+                    if type(event) is RunFinished or type(event) is RunPaused:
                         self._finished = event
                     yield event
         except Exception as e:
@@ -212,7 +238,7 @@ class Reply(Coroutine[Any, Any, Answer]):
                         await handler._dispatch(event)
                     if type(event) is TextDelta:
                         yield event.text
-                    elif type(event) is RunFinished:
+                    elif type(event) is RunFinished or type(event) is RunPaused:
                         self._finished = event
         except (Exception, asyncio.CancelledError, GeneratorExit) as e:
             await self._failed(e)

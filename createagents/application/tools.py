@@ -19,18 +19,24 @@ import datetime
 import enum
 import inspect
 import json
+import logging
 import math
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from typing import Any, ClassVar, overload
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeAlias, overload
 
 from ..domain.errors import ConfigurationError, ToolError, ToolTimeoutError
 from ..domain.events import ToolCallFinished
 from ..domain.messages import ToolCall, ToolSpec
+from ..domain.pending import PendingKind
 from .tool_threads import Job, ToolThreads
 
+ApprovalRule: TypeAlias = bool | Callable[[dict[str, Any]], bool | Awaitable[bool]]
+"""When a tool needs approval: always, never, or when a predicate over its validated arguments says so."""
+
+_log = logging.getLogger("createagents")
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # the providers' rule, matched in full (`$` allows a final newline)
 
 
@@ -45,6 +51,7 @@ class Tool:
         description: str | None = None,
         timeout: float | None = None,
         secret_args: Iterable[str] = (),
+        requires_approval: ApprovalRule = False,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"a tool must be callable, got {fn!r}")
@@ -60,6 +67,12 @@ class Tool:
             raise ConfigurationError(f"tool {self.name!r}: timeout must be a finite number > 0, got {timeout!r}")
         self.timeout = timeout
         self.secret_args = frozenset(secret_args)
+        if not isinstance(requires_approval, bool) and not callable(requires_approval):
+            raise ConfigurationError(
+                f"tool {self.name!r}: requires_approval must be True, False or a function of the arguments, "
+                f"got {requires_approval!r}"
+            )
+        self.requires_approval = requires_approval
         doc_summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else doc_summary
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -129,6 +142,7 @@ class BaseTool(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     timeout: ClassVar[float | None] = None
+    requires_approval: ClassVar[ApprovalRule] = False
 
     @abstractmethod
     def run(self, *args: Any, **kwargs: Any) -> Any:
@@ -137,7 +151,42 @@ class BaseTool(ABC):
     def as_tool(self) -> Tool:
         name = self.name or _snake(type(self).__name__)
         description = self.description or inspect.getdoc(type(self)) or ""
-        return Tool(self.run, name=name, description=description, timeout=self.timeout)
+        # read from the class, not the instance: a function there would be bound as a method
+        rule = next((vars(k)["requires_approval"] for k in type(self).__mro__ if "requires_approval" in vars(k)), False)
+        if isinstance(rule, staticmethod):
+            rule = rule.__func__
+        return Tool(self.run, name=name, description=description, timeout=self.timeout, requires_approval=rule)
+
+
+class ClientTool:
+    """A tool the caller runs: a name, a description and a JSON schema, no implementation.
+
+    When the model calls it, the turn pauses with the call pending; the caller
+    runs it wherever it lives (a browser, another service) and resumes the
+    turn with its output.
+    """
+
+    def __init__(self, name: str, description: str = "", parameters: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigurationError(f"client tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        if not isinstance(description, str):
+            raise ConfigurationError(f"client tool {name!r}: description must be a str")
+        schema = dict(parameters) if parameters is not None else {"type": "object", "properties": {}}
+        if not isinstance(parameters, Mapping | None) or schema.get("type") != "object":
+            raise ConfigurationError(
+                f"client tool {name!r}: parameters must be a JSON schema object ({{'type': 'object', ...}})"
+            )
+        self.name = name
+        self.description = description
+        self.spec = ToolSpec(name=name, description=description, parameters=schema)
+
+    def __repr__(self) -> str:
+        return f"ClientTool(name={self.name!r})"
+
+
+def client_tool(name: str, description: str = "", parameters: Mapping[str, Any] | None = None) -> ClientTool:
+    """Declare a tool the caller runs (see `ClientTool`); `parameters` is its JSON schema."""
+    return ClientTool(name, description, parameters)
 
 
 @overload
@@ -149,6 +198,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     secret_args: Iterable[str] = (),
+    requires_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -158,22 +208,32 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     secret_args: Iterable[str] = (),
+    requires_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool of a function, as `@tool` or `@tool(name=..., description=..., timeout=...)`.
 
     The decorated object stays callable as a tool (`await t({"a": 1})`); the
-    original function is `t.fn`.
+    original function is `t.fn`. With `requires_approval` (True, or a
+    function of the validated arguments), a run pauses before the call until
+    someone approves it; a direct call runs at once, its caller decided.
     """
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, timeout=timeout, secret_args=secret_args)
+        return Tool(
+            f,
+            name=name,
+            description=description,
+            timeout=timeout,
+            secret_args=secret_args,
+            requires_approval=requires_approval,
+        )
 
     return wrap(fn) if fn is not None else wrap
 
 
-def to_tool(obj: object) -> Tool:
+def to_tool(obj: object) -> Tool | ClientTool:
     """Normalise what a user passes in `tools=[...]`."""
-    if isinstance(obj, Tool):
+    if isinstance(obj, Tool | ClientTool):
         return obj
     if isinstance(obj, BaseTool):
         return obj.as_tool()
@@ -186,7 +246,7 @@ def to_tool(obj: object) -> Tool:
     )
 
 
-def to_tools(objs: Iterable[object] | None, builtin: Callable[[str], Tool]) -> tuple[Tool, ...]:
+def to_tools(objs: Iterable[object] | None, builtin: Callable[[str], Tool]) -> tuple[Tool | ClientTool, ...]:
     """Normalise a user's `tools=[...]`; `builtin` resolves the names of built-in tools."""
     if objs is None:
         return ()
@@ -202,15 +262,72 @@ class ToolBox:
     `tool_threads`), never on the event loop's default executor.
     """
 
-    def __init__(self, tools: Iterable[Tool], *, default_timeout: float, threads: ToolThreads | None = None) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Tool | ClientTool],
+        *,
+        default_timeout: float,
+        threads: ToolThreads | None = None,
+        require_approval: bool | Iterable[str] = False,
+    ) -> None:
         self.tools: dict[str, Tool] = {}
+        self.client: dict[str, ClientTool] = {}
+        specs = []
         for t in tools:
-            if t.name in self.tools:
+            if t.name in self.tools or t.name in self.client:
                 raise ConfigurationError(f"two tools are named {t.name!r}; tool names must be unique")
-            self.tools[t.name] = t
-        self.specs = tuple(t.spec for t in self.tools.values())
+            if isinstance(t, ClientTool):
+                self.client[t.name] = t
+            else:
+                self.tools[t.name] = t
+            specs.append(t.spec)
+        self.specs = tuple(specs)
         self.default_timeout = default_timeout
         self.threads = threads or ToolThreads()
+        self.approve_all, self.approve_names = _approval_policy(require_approval, self.tools)
+
+    def with_client_tools(self, client: Iterable[ClientTool]) -> ToolBox:
+        """This toolbox plus `client` tools (a served request's own), sharing the threads; names stay unique."""
+        box = ToolBox(
+            [*self.tools.values(), *self.client.values(), *client],
+            default_timeout=self.default_timeout,
+            threads=self.threads,
+        )
+        box.approve_all, box.approve_names = self.approve_all, self.approve_names
+        return box
+
+    async def pending_kind(self, call: ToolCall) -> PendingKind | None:
+        """Whether the call's result must come from outside: a client tool's output, or an approval first.
+
+        A predicate that raises asks for approval (a person decides, rather
+        than nobody); arguments the schema refuses need none, as the call
+        fails without running.
+        """
+        if call.name in self.client:
+            return "client"
+        t = self.tools.get(call.name)
+        if t is None:
+            return None
+        if self.approve_all or call.name in self.approve_names or t.requires_approval is True:
+            return "approval"
+        rule = t.requires_approval
+        if rule is False:
+            return None
+        try:
+            arguments = json.loads(call.arguments or "{}")
+            kwargs = t.bind(arguments) if isinstance(arguments, dict) else None
+        except Exception:
+            return None
+        if kwargs is None:
+            return None
+        try:
+            needed = rule(kwargs)  # type: ignore[operator]
+            if inspect.isawaitable(needed):
+                needed = await needed
+        except Exception:
+            _log.exception("the requires_approval rule of tool %r failed; asking for approval", call.name)
+            return "approval"
+        return "approval" if needed else None
 
     async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncGenerator[ToolCallFinished, None]:
         """Run the calls concurrently, yielding each result as it finishes.
@@ -234,6 +351,8 @@ class ToolBox:
 
     async def _outcome(self, call: ToolCall) -> tuple[str, str | None]:
         t = self.tools.get(call.name)
+        if t is None and call.name in self.client:
+            return _error(f"{call.name!r} is a client tool: its caller runs it", "ToolError")
         if t is None:
             known = ", ".join(self.tools) or "none"
             return _error(f"unknown tool {call.name!r}; available tools: {known}", "UnknownToolError")
@@ -287,6 +406,22 @@ class ToolBox:
             return to_text(value), None
         except (TypeError, ValueError) as e:  # a circular structure, for one
             return _error(f"the result of {call.name!r} cannot be written as JSON: {e}", "ToolResultError")
+
+
+def _approval_policy(require: bool | Iterable[str], tools: Mapping[str, Tool]) -> tuple[bool, frozenset[str]]:
+    """An agent-wide `require_approval`: every tool (True), none (False), or the named ones."""
+    if isinstance(require, bool):
+        return require, frozenset()
+    if isinstance(require, str) or not isinstance(require, Iterable):
+        raise ConfigurationError("require_approval must be True, False or a list of tool names")
+    names = frozenset(require)
+    unknown = sorted(n for n in names if n not in tools)
+    if unknown:
+        raise ConfigurationError(
+            f"require_approval names {', '.join(map(repr, unknown))}, which are not tools of this agent; "
+            f"its tools: {', '.join(tools) or 'none'}"
+        )
+    return False, names
 
 
 def _failed(t: Tool, call: ToolCall, e: BaseException, arguments: Mapping[str, Any]) -> tuple[str, str]:

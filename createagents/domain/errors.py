@@ -172,3 +172,19 @@ class StoreUnavailableError(CreateAgentsError):
 
 class AgentClosedError(CreateAgentsError):
     """The agent was closed and cannot run again."""
+
+
+class ResumeError(CreateAgentsError):
+    """A paused turn cannot be resumed as asked; nothing was changed (except that an expired turn is gone)."""
+
+
+class TurnNotPausedError(ResumeError, LookupError):
+    """No paused turn has this id: it never paused, was resumed already, or was deleted."""
+
+
+class InvalidDecisionsError(ResumeError, ValueError):
+    """The decisions do not answer the paused turn's calls: an id unknown, missing, or of the wrong kind."""
+
+
+class ApprovalExpiredError(ResumeError):
+    """The paused turn waited past its approval timeout; it is removed and fails, leaving the history as it was."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeAlias
 
 from .messages import Message, ToolCall, Usage
+from .pending import Paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,32 @@ class RunFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested:
+    """A call needs approval before it runs; the turn pauses (after `RunPaused`) until it is decided."""
+
+    call: ToolCall
+    turn_id: str
+    kind: ClassVar[Literal["approval_requested"]] = "approval_requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPaused:
+    """The turn waits for approvals or client tool outputs; nothing is in the history yet.
+
+    `text`, `usage` and `tool_calls` hold what the turn did so far;
+    `paused.pending` lists what it waits for.
+    """
+
+    text: str
+    usage: Usage
+    tool_calls: tuple[ToolCall, ...]
+    paused: Paused
+    duration: float
+    messages: tuple[Message, ...] = ()
+    kind: ClassVar[Literal["run_paused"]] = "run_paused"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunFailed:
     """The run stopped with an error, or was cancelled; the history is as it was before the turn.
 
@@ -141,6 +168,8 @@ RunEvent: TypeAlias = (
     | ToolCallStarted
     | ToolCallFinished
     | ModelCallFinished
+    | ApprovalRequested
+    | RunPaused
     | RunFinished
     | RunFailed
 )
