@@ -17,7 +17,7 @@ from typing import Any
 
 from .adapters.structured_logging import LoggingSink, register_secret
 from .application.batch import run_many
-from .application.conversation import Conversation, Runtime, Stateless
+from .application.conversation import UNSET, Conversation, Runtime, Stateless, Unset
 from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver
 from .application.metrics import MetricsRecorder
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
@@ -192,18 +192,24 @@ class CreateAgent:
 
     def ask(
         self,
-        message: str,
+        message: str | None,
         *,
         handler: EventHandler | None = None,
         history: Sequence[Message] = (),
         config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        approver: Approver | Unset | None = UNSET,
     ) -> Reply:
         """A one-shot call that stores nothing: the same `Reply` as `chat`.
 
         For independent questions, fan-outs with `asyncio.gather`, and servers
         that keep no per-user memory: nothing is stored, however many calls.
         `history` is what the model sees before `message` (a served request's
-        earlier messages, say); `config` overrides model settings for this call.
+        earlier messages, say); with `message=None` the turn goes on from a
+        history that ends with client tool results. `config` overrides model
+        settings, `client_tools` adds tools the caller runs and `approver`
+        replaces the agent's, for this call only. A paused stateless turn
+        keeps its state in `reply.paused`, for `resume`.
         """
         runtime = self._runtime
         if isinstance(history, str | bytes) or not isinstance(history, Iterable):
@@ -211,8 +217,12 @@ class CreateAgent:
         history = tuple(history)  # once: a generator would be used up by the check
         if not all(isinstance(m, _MESSAGE_TYPES) for m in history):
             raise ConfigurationError("history must be a list of messages (UserMessage, AssistantMessage, ...)")
+        if message is None and not (history and isinstance(history[-1], ToolMessage)):
+            raise ConfigurationError("ask(None) goes on from tool results: the history must end with a ToolMessage")
         scope = Stateless(history) if history else self._stateless
-        return runtime.reply(message, handler, "", scope, runtime.settings_for(config))
+        if isinstance(approver, Unset):
+            return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools)
+        return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools, approver)
 
     async def chat_many(
         self,

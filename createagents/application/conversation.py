@@ -15,10 +15,11 @@ from ..domain.history import trim_history
 from ..domain.messages import Message, UserMessage
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
-from .loop import AgentSpec, Notify, Resume, TurnScope, run_turn
+from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn
 from .pausing import check_decisions, check_expiry
 from .ports import ConversationStore
 from .reply import EventHandler, Reply
+from .tools import ClientTool
 
 T = TypeVar("T")
 
@@ -72,6 +73,13 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
             loop.close()
 
 
+class Unset:
+    """The marker of an argument not given, where None is a value (no approver)."""
+
+
+UNSET = Unset()
+
+
 @dataclass(slots=True, kw_only=True)
 class Runtime:
     """What the conversations of one agent share."""
@@ -97,27 +105,42 @@ class Runtime:
 
     def reply(
         self,
-        message: str,
+        message: str | None,
         handler: EventHandler | None,
         conversation_id: str,
         scope: TurnScope,
         settings: ModelSettings | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        approver: Approver | Unset | None = UNSET,
     ) -> Reply:
         """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent.
 
-        `settings` replace the agent's for this turn only (a served request's temperature, say).
+        `settings` replace the agent's for this turn only (a served request's
+        temperature, say); `client_tools` are added to the agent's for this
+        turn; `approver` replaces the agent's. A `message` of None goes on from
+        the history as it is (it ends with a client's tool results).
         """
-        check_message(message)
+        if message is not None:
+            check_message(message)
         if handler is not None and not isinstance(handler, EventHandler):
             raise ConfigurationError("handler must be an instance of an EventHandler subclass")
         self.ensure_open()
         spec, notify = self.spec, self.notify
         if settings is not None and settings is not spec.settings:
             spec = replace(spec, settings=settings)
+        if client_tools:
+            if not all(isinstance(t, ClientTool) for t in client_tools):
+                raise ConfigurationError("client_tools must be ClientTool objects (createagents.client_tool(...))")
+            spec = replace(spec, toolbox=spec.toolbox.with_client_tools(client_tools))
+        if not isinstance(approver, Unset):
+            if approver is not None and not callable(approver):
+                raise ConfigurationError(f"approver must be a function of the pending call, got {approver!r}")
+            spec = replace(spec, approver=approver)
+        start = None if message is None else UserMessage(content=message)
         return Reply(
-            lambda: run_turn(spec, scope, UserMessage(content=message), conversation_id=conversation_id, notify=notify),
+            lambda: run_turn(spec, scope, start, conversation_id=conversation_id, notify=notify),
             handler=handler,
-            label=message,
+            label=message or "a continuation",
         )
 
     def resume(
@@ -245,15 +268,22 @@ class Conversation:
         self._runtime = runtime
 
     def chat(
-        self, message: str, *, handler: EventHandler | None = None, config: Mapping[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
     ) -> Reply:
         """Send a user message; the returned reply runs the turn when consumed.
 
-        `config` overrides the agent's model settings for this turn only.
+        `config` overrides the agent's model settings for this turn only;
+        `client_tools` adds tools the caller runs (the turn pauses when the
+        model calls one).
         """
         runtime = self._runtime
         settings = runtime.settings_for(config)
-        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings)
+        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings, client_tools)
 
     def resume(
         self,

@@ -40,7 +40,7 @@ from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
 from .pausing import Progress, Settled, pause_state
 from .ports import ChatModel, ChatRequest
-from .tools import ToolBox, encodable, to_text
+from .tools import ClientTool, ToolBox, encodable, to_text
 
 Notify = Callable[[RunEvent], None]
 Approver = Callable[[PendingCall], "Decision | Awaitable[Decision | None] | None"]
@@ -132,7 +132,7 @@ class Resume:
 async def run_turn(
     spec: AgentSpec,
     scope: TurnScope,
-    start: Message | Resume,
+    start: Message | Resume | None,
     *,
     conversation_id: str,
     notify: Notify,
@@ -150,8 +150,12 @@ async def run_turn(
                 turn = Progress.from_state(state)
                 if turn.settings != spec.settings:
                     spec = replace(spec, settings=turn.settings)
-            else:
-                turn = Progress(run_id=uuid.uuid4().hex, new=[start], settings=spec.settings)
+                if turn.client_tools:
+                    client = [ClientTool(t.name, t.description, t.parameters) for t in turn.client_tools]
+                    spec = replace(spec, toolbox=spec.toolbox.with_client_tools(client, skip_known=True))
+            else:  # None: go on from the history as it is (after a client's tool results)
+                turn = Progress(run_id=uuid.uuid4().hex, new=[] if start is None else [start], settings=spec.settings)
+                turn.client_tools = [t.spec for t in spec.toolbox.client.values()]
             new, text, all_calls = turn.new, turn.text, turn.calls
             event: RunEvent = RunStarted(run_id=turn.run_id, conversation_id=conversation_id)
             notify(event)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..domain.codec import message_from_dict, message_to_dict, messages_from_dicts, messages_to_dicts
 from ..domain.errors import ApprovalExpiredError, InvalidDecisionsError, ResumeError
-from ..domain.messages import USAGE_FIELDS, Message, ToolCall, ToolMessage, Usage
+from ..domain.messages import USAGE_FIELDS, Message, ToolCall, ToolMessage, ToolSpec, Usage
 from ..domain.pending import Decision, Deny, PendingCall, PendingKind
 from ..domain.settings import ModelSettings
 
@@ -45,6 +45,7 @@ class Progress:
     usage: Usage = field(default_factory=Usage)
     rounds: int = 0
     elapsed: float = 0.0  # seconds run before this segment (pauses excluded)
+    client_tools: list[ToolSpec] = field(default_factory=list)  # declared for this turn: the model still needs them
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Progress:
@@ -60,6 +61,10 @@ class Progress:
                 usage=Usage(**{k: usage[k] for k in USAGE_FIELDS if k in usage}),
                 rounds=int(state["rounds"]),
                 elapsed=float(state.get("elapsed", 0.0)),
+                client_tools=[
+                    ToolSpec(name=str(t["name"]), description=str(t.get("description", "")), parameters=t["parameters"])
+                    for t in state.get("client_tools", ())
+                ],
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ResumeError(f"the paused turn's state is damaged ({type(e).__name__}: {e})") from None
@@ -123,6 +128,9 @@ def pause_state(turn: Progress, settled: Settled, expires_at: float) -> dict[str
         "rounds": turn.rounds,
         "elapsed": turn.elapsed,
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items() if v is not None},
+        "client_tools": [
+            {"name": t.name, "description": t.description, "parameters": t.parameters} for t in turn.client_tools
+        ],
         "round": {
             "calls": [_call_dict(c) for c in settled.calls],
             "results": {str(i): message_to_dict(m) for i, m in settled.results.items()},

@@ -286,8 +286,15 @@ class ToolBox:
         self.threads = threads or ToolThreads()
         self.approve_all, self.approve_names = _approval_policy(require_approval, self.tools)
 
-    def with_client_tools(self, client: Iterable[ClientTool]) -> ToolBox:
-        """This toolbox plus `client` tools (a served request's own), sharing the threads; names stay unique."""
+    def with_client_tools(self, client: Iterable[ClientTool], *, skip_known: bool = False) -> ToolBox:
+        """This toolbox plus `client` tools (a served request's own), sharing the threads; names stay unique.
+
+        `skip_known` leaves out a client tool this toolbox has by that name
+        already (a resumed turn's, declared again).
+        """
+        client = [c for c in client if not skip_known or c.name not in self.client]
+        if not client:
+            return self
         box = ToolBox(
             [*self.tools.values(), *self.client.values(), *client],
             default_timeout=self.default_timeout,
