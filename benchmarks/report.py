@@ -151,6 +151,10 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "",
         f"![ratios to the raw openai SDK, and the stores' overhead per turn]({chart_name})",
         "",
+        "The HTTP server (`createagents serve`) against LiteLLM's proxy has its own page: "
+        "[performance-serving.md](performance-serving.md); paused and resumed turns and background runs have "
+        "theirs: [performance-hitl.md](performance-hitl.md).",
+        "",
         "## Targets",
         "",
         "Ratios are to the baseline in the same run (lower is better); the store rows are milliseconds a turn",
