@@ -1,4 +1,4 @@
-"""A conversation store in Redis, shared by every process and machine that points at it.
+"""A conversation store and run log in Redis, shared by every process and machine that points at it.
 
     store = RedisConversationStore("redis://127.0.0.1:6379/0", prefix="myapp", ttl=7 * 24 * 3600)
 
@@ -13,7 +13,11 @@ Key layout, everything under `{prefix}:` so one Redis can host several apps:
     {prefix}:history:{id}         list: the history, one message per item, oldest first, as the versioned
                                   JSON of `createagents.domain.codec` ({"v": 1, "role": ...})
     {prefix}:paused:{id}          hash: paused turn id -> its state as JSON
-    {prefix}:op:{token}           string: marks one append or take as done, kept `OP_TTL` seconds (below)
+    {prefix}:op:{token}           string: marks one write as done, kept `OP_TTL` seconds (below)
+    {prefix}:run:{id}             hash: a background run's record, field -> its value as JSON
+                                  (`status` -> '"in_progress"')
+    {prefix}:run_events:{id}      list: the run's events as JSON; the index of an item is its number
+    {prefix}:runs:active          set: the ids of the runs queued or in progress (`run_ids`)
 
 Every write is one Lua script, so it is atomic: `append` adds the id to the
 index, pushes the turn's messages and sets the expiry in one step; two
@@ -22,8 +26,13 @@ a connection dropped mid-request leaves nothing half-written (Redis runs a
 script only once it has all of it). `take_paused` reads and deletes in one
 script, so of two takers, in any processes, exactly one gets the state.
 
-Retries never duplicate a write: `append` and `take_paused` carry a random
-token, and a script that sees its token's `op` key again (a client retrying
+`update_run` is one script too (read the status, check it, write the changed
+fields, keep `runs:active` in step): of a cancel and a completion, in any
+processes, exactly one wins. `add_events` pushes a whole batch in one script;
+`events` is one LRANGE.
+
+Retries never duplicate a write: `append`, `take_paused`, `create_run` and
+`add_events` carry a random token, and a script that sees its token's `op` key again (a client retrying
 after its reply was lost) does nothing more (`take_paused` answers the state
 it took). A store built from a URL retries twice on a dropped connection or a
 timeout; a client you pass keeps its own retry policy.
@@ -31,7 +40,17 @@ timeout; a client you pass keeps its own retry policy.
 With `ttl`, the history and the paused turns of a conversation expire `ttl`
 seconds after its last write (`append`, `save_paused`); `list_ids` drops ids
 whose keys expired. Keep `ttl` well above the longest turn: a history that
-expires while a turn runs is gone when the turn appends.
+expires while a turn runs is gone when the turn appends. Without `ttl`, the
+paused turns that have an `expires_at` (unix seconds) expire `PAUSED_GRACE` (a
+day) after the latest of them, and `save_paused` drops those of its
+conversation more than that past: the application refuses them anyway. A
+paused turn without `expires_at` keeps them all until taken.
+
+A run's keys expire `ttl` seconds after its last write (`create_run`,
+`update_run`, `add_events`), or `RUN_TTL` (30 days) without a `ttl`;
+`run_ids` drops expired ids from `runs:active`. `run_ids` for other statuses
+than queued and in progress scans the keys under the prefix: fine for a
+server starting up, not for every request.
 
 A store built from a URL owns its connections: one pool per event loop that
 uses it, so it serves one `asyncio.run` after another (or loops in several
@@ -48,22 +67,64 @@ import atexit
 import hashlib
 import json
 import math
+import re
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from ..application.ports import ConversationStore
+from ..application.ports import ConversationStore, RunLog
 from ..domain.codec import UnreadableMessageError, message_from_dict, message_to_dict
 from ..domain.errors import ConfigurationError, StoreUnavailableError
 from ..domain.messages import Message
+from ._runs import (
+    ACTIVE_RUN_STATUSES as _ACTIVE_RUN_STATUSES,
+)
+from ._runs import (
+    PAUSED_GRACE,
+)
+from ._runs import (
+    check_run_id as _check_run_id,
+)
+from ._runs import (
+    check_statuses as _check_statuses,
+)
+from ._runs import (
+    decode_object as _decode_object,
+)
+from ._runs import (
+    decode_objects as _decode_objects,
+)
+from ._runs import (
+    encode_events as _encode_events,
+)
+from ._runs import (
+    encode_json as _encode_json,
+)
+from ._runs import (
+    event_window as _event_window,
+)
+from ._runs import (
+    paused_deadline as _paused_deadline,
+)
+from ._runs import (
+    run_changes as _run_changes,
+)
+from ._runs import (
+    run_record as _run_record,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["OP_TTL", "RedisConversationStore", "StoreUnavailableError"]
+__all__ = ["OP_TTL", "PAUSED_GRACE", "RUN_TTL", "RedisConversationStore", "StoreUnavailableError"]
+
+RUN_TTL = 30 * 24 * 3600
+"""Seconds a run is kept when the store has no `ttl` of its own (as OpenAI keeps responses)."""
+
 
 OP_TTL = 120.0
 """Seconds a done-marker of an append or a take is kept: longer than any client's retries last."""
@@ -72,7 +133,8 @@ _RETRIES = 2  # for a client this store makes: retries after a dropped connectio
 _CONNECT_TIMEOUT = 5.0
 _SOCKET_TIMEOUT = 30.0
 _MAX_CONNECTIONS = 64  # per event loop; a command beyond them waits for a free connection (up to _SOCKET_TIMEOUT)
-_CHUNK = 4000  # messages per RPUSH inside the script: Lua's unpack() has a stack limit near 8000
+_CHUNK = 4000  # messages per RPUSH inside the script: Lua's unpack() has a stack limit near 8000 (keep it even)
+_SCAN_COUNT = 1000
 
 
 class _Script:
@@ -107,25 +169,77 @@ return 1
 """
 )
 
-# KEYS: paused, index. ARGV: id, turn id, state, ttl in ms. Idempotent: no marker needed.
+# Paused turns with a deadline (`expires_at` + grace, in ms): the hash of a conversation's paused turns lives
+# until the latest deadline among them, or for ever when one of them has none.
+_PAUSED_DEADLINES = """
+-- Drop the states in hash `key` (but `skip`) whose deadline is past; return the latest deadline of the rest
+-- (0: none) and whether one of them has no deadline.
+local function sweep_paused(key, now, grace, skip)
+  local latest, forever = 0, false
+  local saved = redis.call('HGETALL', key)
+  for i = 1, #saved, 2 do
+    if saved[i] ~= skip then
+      local ok, state = pcall(cjson.decode, saved[i + 1])
+      local at = ok and type(state) == 'table' and state['expires_at']
+      if type(at) ~= 'number' then
+        forever = true
+      elseif at * 1000 + grace < now then
+        redis.call('HDEL', key, saved[i])
+      elseif at * 1000 + grace > latest then
+        latest = at * 1000 + grace
+      end
+    end
+  end
+  return latest, forever
+end
+
+-- Keep hash `key` until `latest` (ms), never less than it has already; for ever when `forever`.
+local function keep_paused(key, latest, forever, now)
+  if forever then
+    redis.call('PERSIST', key)
+    return
+  end
+  local want = math.max(math.floor(latest - now), 1)
+  if redis.call('PTTL', key) < want then redis.call('PEXPIRE', key, want) end
+end
+"""
+
+# KEYS: paused, index. ARGV: id, turn id, state, ttl in ms ("0": none), now in ms, grace in ms, this state's
+# deadline in ms ("": none). Idempotent: no marker needed.
 _SAVE_PAUSED = _Script(
-    """
+    _PAUSED_DEADLINES
+    + """
+local now = tonumber(ARGV[5])
+local latest, forever = sweep_paused(KEYS[1], now, tonumber(ARGV[6]), ARGV[2])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+elseif ARGV[7] == '' then
+  keep_paused(KEYS[1], latest, true, now)
+else
+  keep_paused(KEYS[1], math.max(latest, tonumber(ARGV[7])), forever, now)
+end
 return 1
 """
 )
 
-# KEYS: paused, history, index, op marker. ARGV: id, turn id, op ttl in ms.
-# The state or nil; a retry of a take that succeeded gets the same state again, nobody else does.
+# KEYS: paused, history, index, op marker. ARGV: id, turn id, op ttl in ms, ttl in ms ("0": none), now in ms,
+# grace in ms. The state or nil; a retry of a take that succeeded gets the same state again, nobody else does.
+# Without a ttl, a hash kept for ever may no longer need to be once a state without a deadline is taken.
 _TAKE_PAUSED = _Script(
-    """
+    _PAUSED_DEADLINES
+    + """
 local done = redis.call('GET', KEYS[4])
 if done then return done end
 local state = redis.call('HGET', KEYS[1], ARGV[2])
 if not state then return false end
 redis.call('HDEL', KEYS[1], ARGV[2])
+if ARGV[4] == '0' and redis.call('PTTL', KEYS[1]) == -1 then
+  local now = tonumber(ARGV[5])
+  local latest, forever = sweep_paused(KEYS[1], now, tonumber(ARGV[6]), false)
+  keep_paused(KEYS[1], latest, forever, now)
+end
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
@@ -163,14 +277,97 @@ return 0
 )
 
 
-class RedisConversationStore(ConversationStore):
-    """Histories and paused turns in Redis; see the module docstring for the key layout and guarantees.
+_ACTIVE_JSON = " or ".join(f"now == '{_encode_json(status)}'" for status in sorted(_ACTIVE_RUN_STATUSES))
+
+# KEYS: run, events, active, op marker. ARGV: id, retention in ms, op ttl in ms, "1" when active, then field
+# and value pairs. 1 when created (or a retry of this creation), 0 when the id is taken.
+_CREATE_RUN = _Script(
+    f"""
+if redis.call('EXISTS', KEYS[4]) == 1 then return 1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 5, #ARGV, {_CHUNK} do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + {_CHUNK - 1}, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+return 1
+"""
+)
+
+# KEYS: run, events, active. ARGV: id, retention in ms, how many statuses (-1: any), the statuses as JSON, then
+# field and value pairs. The record after the call as field and value pairs; nil for an unknown run.
+_UPDATE_RUN = _Script(
+    f"""
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+local n = tonumber(ARGV[3])
+local first = 4 + math.max(n, 0)
+local allowed = n < 0
+for i = 4, first - 1 do
+  if ARGV[i] == status then allowed = true end
+end
+if allowed and #ARGV >= first then
+  for i = first, #ARGV, {_CHUNK} do
+    redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + {_CHUNK - 1}, #ARGV)))
+  end
+  local now = redis.call('HGET', KEYS[1], 'status')
+  if {_ACTIVE_JSON} then
+    redis.call('SADD', KEYS[3], ARGV[1])
+  else
+    redis.call('SREM', KEYS[3], ARGV[1])
+  end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+)
+
+# KEYS: run, events, op marker. ARGV: retention in ms, op ttl in ms, the events. How many events the run has
+# now; 0 for an unknown run (nothing is added).
+_ADD_EVENTS = _Script(
+    f"""
+if redis.call('EXISTS', KEYS[3]) == 1 then return redis.call('LLEN', KEYS[2]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #ARGV < 3 then return redis.call('LLEN', KEYS[2]) end
+for i = 3, #ARGV, {_CHUNK} do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + {_CHUNK - 1}, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+return redis.call('LLEN', KEYS[2])
+"""
+)
+
+# KEYS: run, events, active. ARGV: id.
+_DELETE_RUN = _Script(
+    """
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: run, active. ARGV: id. Drops an id from the active runs when its record expired.
+_FORGET_RUN_IF_GONE = _Script(
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end
+return 0
+"""
+)
+
+
+class RedisConversationStore(ConversationStore, RunLog):
+    """Histories, paused turns and background runs in Redis; see the module docstring for the keys and guarantees.
 
     `url_or_client` is a URL (`redis://host:6379/0`, `rediss://...`,
     `unix:///path.sock`; its query options go to the client) or a
     `redis.asyncio.Redis` you made. `prefix` starts every key. `ttl`
     (seconds, default `None`: never) lets a conversation expire that long
-    after its last write.
+    after its last write, and a run (`RUN_TTL` without it).
     """
 
     def __init__(self, url_or_client: str | Redis, *, prefix: str = "createagents", ttl: float | None = None) -> None:
@@ -185,7 +382,9 @@ class RedisConversationStore(ConversationStore):
         self.ttl = ttl
         self._ttl_ms = "0" if ttl is None else str(max(1, round(ttl * 1000)))
         self._op_ttl_ms = str(round(OP_TTL * 1000))
+        self._run_ttl_ms = str(max(1, round((RUN_TTL if ttl is None else ttl) * 1000)))
         self._index = f"{prefix}:conversations"
+        self._active = f"{prefix}:runs:active"
         self._url: str | None = None
         self._given: Redis | None = None
         if isinstance(url_or_client, str):
@@ -261,8 +460,27 @@ class RedisConversationStore(ConversationStore):
 
     async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
         data = json.dumps(state, separators=(",", ":"))  # TypeError for what is not JSON-ready, as in memory
+        deadline = _paused_deadline(state)
         keys = (self._paused_key(conversation_id), self._index)
-        await self._run(_SAVE_PAUSED, keys, (conversation_id, turn_id, data, self._ttl_ms), "save_paused")
+        args = (
+            conversation_id,
+            turn_id,
+            data,
+            self._ttl_ms,
+            _now_ms(),
+            str(PAUSED_GRACE * 1000),
+            "" if deadline is None else str(math.ceil(deadline * 1000)),
+        )
+        await self._run(_SAVE_PAUSED, keys, args, "save_paused")
+
+    async def load_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        client = self._redis()
+        try:
+            raw = await _command(client, "HGET", self._paused_key(conversation_id), turn_id)
+        except Exception as e:
+            _raise_unavailable(e, "load_paused")
+            raise
+        return None if raw is None else _paused_state(raw, turn_id)
 
     async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
         keys = (
@@ -271,13 +489,9 @@ class RedisConversationStore(ConversationStore):
             self._index,
             self._op_key(),
         )
-        raw = await self._run(_TAKE_PAUSED, keys, (conversation_id, turn_id, self._op_ttl_ms), "take_paused")
-        if raw is None:
-            return None
-        state = json.loads(raw)
-        if not isinstance(state, dict):
-            raise UnreadableMessageError(f"the stored state of paused turn {turn_id!r} is not a JSON object")
-        return state
+        args = (conversation_id, turn_id, self._op_ttl_ms, self._ttl_ms, _now_ms(), str(PAUSED_GRACE * 1000))
+        raw = await self._run(_TAKE_PAUSED, keys, args, "take_paused")
+        return None if raw is None else _paused_state(raw, turn_id)
 
     async def paused_ids(self, conversation_id: str) -> list[str]:
         client = self._redis()
@@ -287,6 +501,89 @@ class RedisConversationStore(ConversationStore):
             _raise_unavailable(e, "paused_ids")
             raise
         return sorted(_text(i) for i in raw)
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+
+    async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
+        _check_run_id(run_id)
+        status, text = _run_record(record)
+        fields = _fields(_decode_object(text))
+        active = "1" if status in _ACTIVE_RUN_STATUSES else "0"
+        keys = (self._run_key(run_id), self._events_key(run_id), self._active, self._op_key())
+        args = (run_id, self._run_ttl_ms, self._op_ttl_ms, active, *fields)
+        if not await self._run(_CREATE_RUN, keys, args, "create_run"):
+            raise ConfigurationError(f"a run with id {run_id!r} exists already; a new run needs a new id")
+
+    async def load_run(self, run_id: str) -> dict[str, Any] | None:
+        client = self._redis()
+        try:
+            raw = await _command(client, "HGETALL", self._run_key(run_id))
+        except Exception as e:
+            _raise_unavailable(e, "load_run")
+            raise
+        return _record(raw)
+
+    async def update_run(
+        self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        wanted = _check_statuses(statuses)
+        fields = _fields(_run_changes(changes))
+        condition = ["-1"] if wanted is None else [str(len(wanted)), *(_encode_json(s) for s in sorted(wanted))]
+        keys = (self._run_key(run_id), self._events_key(run_id), self._active)
+        raw = await self._run(_UPDATE_RUN, keys, (run_id, self._run_ttl_ms, *condition, *fields), "update_run")
+        return None if raw is None else _record(raw)
+
+    async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
+        encoded = _encode_events(events)
+        keys = (self._run_key(run_id), self._events_key(run_id), self._op_key())
+        count = await self._run(_ADD_EVENTS, keys, (self._run_ttl_ms, self._op_ttl_ms, *encoded), "add_events")
+        return int(count)
+
+    async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
+        start, stop = _event_window(after, limit)
+        if stop <= start:
+            return []
+        client = self._redis()
+        try:
+            raw = await _command(client, "LRANGE", self._events_key(run_id), start, stop - 1)
+        except Exception as e:
+            _raise_unavailable(e, "events")
+            raise
+        return _decode_objects(raw)
+
+    async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
+        wanted = _check_statuses(statuses) or frozenset()
+        if not wanted:
+            return []
+        client = self._redis()
+        try:
+            if wanted <= _ACTIVE_RUN_STATUSES:
+                candidates = [_text(i) for i in await _command(client, "SMEMBERS", self._active)]
+            else:  # finished runs are in no index: look at every run under the prefix
+                pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":run:*"
+                start = len(self.prefix) + len(":run:")
+                candidates = [
+                    _text(key)[start:] async for key in client.scan_iter(pattern, count=_SCAN_COUNT, _type="hash")
+                ]
+            async with client.pipeline(transaction=False) as pipe:
+                for run_id in candidates:
+                    pipe.hget(self._run_key(run_id), "status")
+                found = await pipe.execute()
+        except Exception as e:
+            _raise_unavailable(e, "run_ids")
+            raise
+        ids = []
+        encoded = {_encode_json(s) for s in wanted}
+        for run_id, status in zip(candidates, found, strict=True):
+            if status is None:  # expired (or deleted meanwhile): keep the index small
+                await self._run(_FORGET_RUN_IF_GONE, (self._run_key(run_id), self._active), (run_id,), "run_ids")
+            elif _text(status) in encoded:
+                ids.append(run_id)
+        return sorted(set(ids))
+
+    async def delete_run(self, run_id: str) -> None:
+        keys = (self._run_key(run_id), self._events_key(run_id), self._active)
+        await self._run(_DELETE_RUN, keys, (run_id,), "delete_run")
 
     async def aclose(self) -> None:
         """Close the connections this store made (in every event loop); a client you passed stays open.
@@ -313,6 +610,12 @@ class RedisConversationStore(ConversationStore):
 
     def _paused_key(self, conversation_id: str) -> str:
         return f"{self.prefix}:paused:{conversation_id}"
+
+    def _run_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}"
+
+    def _events_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run_events:{run_id}"
 
     def _op_key(self) -> str:
         return f"{self.prefix}:op:{secrets.token_hex(12)}"
@@ -444,6 +747,30 @@ def _raise_unavailable(e: Exception, operation: str) -> None:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _now_ms() -> str:
+    return str(math.floor(time.time() * 1000))
+
+
+def _paused_state(raw: str | bytes, turn_id: str) -> dict[str, Any]:
+    state = json.loads(raw)
+    if not isinstance(state, dict):
+        raise UnreadableMessageError(f"the stored state of paused turn {turn_id!r} is not a JSON object")
+    return state
+
+
+def _fields(record: Mapping[str, Any]) -> list[str]:
+    """A record as the field and value pairs of its hash: each value as JSON."""
+    return [item for name, value in record.items() for item in (name, _encode_json(value))]
+
+
+def _record(raw: list[Any] | dict[Any, Any] | None) -> dict[str, Any] | None:
+    """A run's hash (HGETALL: pairs from a script, a dict from the client) as its record; None when it is gone."""
+    if not raw:
+        return None
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    return {_text(name): json.loads(value) for name, value in pairs}
 
 
 def _decode_history(raw: list[bytes] | list[str]) -> list[Message]:

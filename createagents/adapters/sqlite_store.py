@@ -1,15 +1,24 @@
-"""Conversation histories in one SQLite file: they survive restarts and are shared by the processes of one machine.
+"""Conversation histories and background runs in one SQLite file: they survive restarts and are shared by the
+processes of one machine.
 
     store = SQLiteConversationStore("chats.db", ttl=30 * 24 * 3600)   # pip install "createagents[sqlite]"
     agent = CreateAgent(provider="openai", model="gpt-4o-mini", store=store)
 
-The file is plain SQLite, schema version 1, readable by any SQLite tool:
+The file is plain SQLite, schema version 2, readable by any SQLite tool:
 
-    meta(key, value)                             'schema_version' -> '1', 'application' -> 'createagents'
+    meta(key, value)                             'schema_version' -> '2', 'application' -> 'createagents'
     conversations(id, updated_at)                one row per stored history; unix time of its last append
     messages(conversation_id, seq, message)      seq 1, 2, 3... per conversation; `message` is the versioned
                                                  JSON of `createagents.domain.codec` (`message_from_dict`)
-    paused_turns(conversation_id, turn_id, state, saved_at)    `state` is JSON
+    paused_turns(conversation_id, turn_id, state, saved_at, expires_at)
+                                                 `state` is JSON; `expires_at` is its "expires_at" (or NULL)
+    runs(id, record, status, created_at)         a background run: `record` is JSON, `status` a copy of its
+                                                 "status" (indexed, for `run_ids`), `created_at` unix time
+    run_events(run_id, seq, event)               seq 0, 1, 2... per run; `event` is JSON
+
+Version 1 (before runs) is migrated in place when a store opens it: one
+transaction adds the run tables and the `expires_at` column. A process of an
+older createagents refuses the migrated file (it is newer than it reads).
 
 How it keeps the store contract:
 
@@ -34,6 +43,10 @@ How it keeps the store contract:
   commit was already under way: then it adds the whole turn.
 - `take_paused` is one `DELETE ... RETURNING`: of two takers, in any
   processes, exactly one gets the state.
+- `update_run` is one `BEGIN IMMEDIATE` transaction (read the status, check
+  it, merge, write): of a cancel and a completion, in any processes, exactly
+  one wins. `add_events` numbers a batch after the run's last event and
+  inserts it in one transaction; `events` is one indexed range read.
 - Opening checks before it writes anything: an empty file gets the schema; a
   file with a newer schema version, another application's database, or a file
   that is not a database (or is damaged) raises `StoreFileError` and is left
@@ -47,7 +60,14 @@ rows are purged lazily, by the next append to it (in the same transaction,
 so it starts afresh) and by a sweep that runs inside an append at most once
 per `ttl`. A turn in flight in this process (`hold`) keeps its conversation
 alive until it ends, as the memory store does. Paused turns do not expire
-with the history: they wait until taken or `delete`d.
+with the history: they wait until taken or `delete`d, except that one whose
+`expires_at` is more than `PAUSED_GRACE` (a day) past is dropped by the next
+`save_paused` (of any conversation): the application refuses it anyway.
+
+Runs are kept `ttl` seconds after they were created, or `RUN_TTL` (30 days)
+without a `ttl`: `create_run` sweeps older ones, at most once an hour, so a
+run may outlive that by up to an hour. A run still queued or in progress is
+never swept: the server that finds it left behind (`run_ids`) finishes it first.
 """
 
 from __future__ import annotations
@@ -68,21 +88,67 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..application.ports import ConversationStore
+from ..application.ports import ConversationStore, RunLog
 from ..domain.codec import UnreadableMessageError, message_from_dict, message_to_dict
 from ..domain.errors import ConfigurationError, StoreUnavailableError
 from ..domain.messages import Message
+from ._runs import (
+    ACTIVE_RUN_STATUSES as _ACTIVE_RUN_STATUSES,
+)
+from ._runs import (
+    PAUSED_GRACE,
+)
+from ._runs import (
+    check_run_id as _check_run_id,
+)
+from ._runs import (
+    check_statuses as _check_statuses,
+)
+from ._runs import (
+    decode_object as _decode_object,
+)
+from ._runs import (
+    decode_objects as _decode_objects,
+)
+from ._runs import (
+    encode_events as _encode_events,
+)
+from ._runs import (
+    event_window as _event_window,
+)
+from ._runs import (
+    paused_deadline as _paused_deadline,
+)
+from ._runs import (
+    run_changes as _run_changes,
+)
+from ._runs import (
+    run_record as _run_record,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-APPLICATION_ID = 0x63616774  # "cagt" in the SQLite header (`PRAGMA application_id`): this file is a createagents store
-_TABLES = frozenset({"meta", "conversations", "messages", "paused_turns"})
+__all__ = ["PAUSED_GRACE", "RUN_TTL", "SCHEMA_VERSION", "SQLiteConversationStore", "StoreFileError"]
 
-_SCHEMA = (
+RUN_TTL = 30 * 24 * 3600
+"""Seconds a run is kept when the store has no `ttl` of its own (as OpenAI keeps responses)."""
+
+
+SCHEMA_VERSION = 2
+APPLICATION_ID = 0x63616774  # "cagt" in the SQLite header (`PRAGMA application_id`): this file is a createagents store
+_RUN_SWEEP_EVERY = 3600.0  # seconds between two sweeps of old runs by one store
+
+# version -> the tables a file of that version has
+_TABLES_OF = {
+    1: frozenset({"meta", "conversations", "messages", "paused_turns"}),
+    2: frozenset({"meta", "conversations", "messages", "paused_turns", "runs", "run_events"}),
+}
+_TABLES = _TABLES_OF[SCHEMA_VERSION]
+
+_SCHEMA_V1 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE conversations (id TEXT PRIMARY KEY, updated_at REAL NOT NULL) WITHOUT ROWID",
     "CREATE INDEX conversations_by_updated_at ON conversations (updated_at)",
@@ -91,6 +157,20 @@ _SCHEMA = (
     "CREATE TABLE paused_turns (conversation_id TEXT NOT NULL, turn_id TEXT NOT NULL, state TEXT NOT NULL,"
     " saved_at REAL NOT NULL, PRIMARY KEY (conversation_id, turn_id))",
 )
+# version -> the statements that take a file from it to the next version (meta is updated beside them)
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE paused_turns ADD COLUMN expires_at REAL",
+        "CREATE INDEX paused_turns_by_expires_at ON paused_turns (expires_at)",
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, record TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL)",
+        "CREATE INDEX runs_by_status ON runs (status)",
+        "CREATE INDEX runs_by_created_at ON runs (created_at)",
+        "CREATE TABLE run_events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,"
+        " PRIMARY KEY (run_id, seq))",
+    ),
+}
+# a new file is a version-1 file migrated: one schema, however a file came to it
+_SCHEMA = (*_SCHEMA_V1, *(s for v in range(1, SCHEMA_VERSION) for s in _MIGRATIONS[v]))
 
 _LOAD = "SELECT message FROM messages WHERE conversation_id = ?1 ORDER BY seq"
 _LOAD_LIVE = (
@@ -126,11 +206,33 @@ _LIST_FIRST = (
     " ORDER BY 1 LIMIT ?3"
 )
 _SAVE_PAUSED = (
-    "INSERT INTO paused_turns (conversation_id, turn_id, state, saved_at) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT (conversation_id, turn_id) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at"
+    "INSERT INTO paused_turns (conversation_id, turn_id, state, saved_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (conversation_id, turn_id) DO UPDATE"
+    " SET state = excluded.state, saved_at = excluded.saved_at, expires_at = excluded.expires_at"
 )
+_DROP_ABANDONED = "DELETE FROM paused_turns WHERE expires_at < ?1"
+_LOAD_PAUSED = "SELECT state FROM paused_turns WHERE conversation_id = ?1 AND turn_id = ?2"
 _TAKE_PAUSED = "DELETE FROM paused_turns WHERE conversation_id = ?1 AND turn_id = ?2 RETURNING state"
 _PAUSED_IDS = "SELECT turn_id FROM paused_turns WHERE conversation_id = ?1 ORDER BY turn_id"
+
+_ACTIVE = ", ".join(f"'{status}'" for status in sorted(_ACTIVE_RUN_STATUSES))
+_CREATE_RUN = (
+    "INSERT INTO runs (id, record, status, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING RETURNING 1"
+)
+_SWEEP_RUN_EVENTS = (
+    f"DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE created_at < ?1 AND status NOT IN ({_ACTIVE}))"
+)
+_SWEEP_RUNS = f"DELETE FROM runs WHERE created_at < ?1 AND status NOT IN ({_ACTIVE})"
+_LOAD_RUN = "SELECT record FROM runs WHERE id = ?1"
+_READ_RUN = "SELECT status, record FROM runs WHERE id = ?1"
+_WRITE_RUN = "UPDATE runs SET record = ?2, status = ?3 WHERE id = ?1"
+_NEXT_SEQ = (
+    "SELECT (SELECT 1 FROM runs WHERE id = ?1), (SELECT coalesce(max(seq), -1) + 1 FROM run_events WHERE run_id = ?1)"
+)
+_ADD_EVENT = "INSERT INTO run_events (run_id, seq, event) VALUES (?, ?, ?)"
+_EVENTS = "SELECT event FROM run_events WHERE run_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
+_DELETE_RUN_EVENTS = "DELETE FROM run_events WHERE run_id = ?1"
+_DELETE_RUN = "DELETE FROM runs WHERE id = ?1"
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # ASCII-only: lone surrogates survive too
 _decode = json.JSONDecoder().decode
@@ -155,12 +257,13 @@ class _Link:
     closed: bool = False
 
 
-class SQLiteConversationStore(ConversationStore):
-    """Histories and paused turns in one SQLite file, for one machine and any number of processes on it.
+class SQLiteConversationStore(ConversationStore, RunLog):
+    """Histories, paused turns and background runs in one SQLite file, for one machine and any number of processes.
 
     `path` is the file (created with the schema when missing or empty).
-    `ttl`: seconds after its last append when a conversation is gone (see the
-    module documentation); `None` keeps everything. `busy_timeout`: seconds a
+    `ttl`: seconds after its last append when a conversation is gone, and
+    after its creation when a run is (see the module documentation); `None`
+    keeps histories for ever and runs for `RUN_TTL`. `busy_timeout`: seconds a
     write waits for another process's transaction before failing with
     `StoreUnavailableError` ("database is locked"); nothing of it is written. `clock` gives the time
     for `ttl` in seconds since the epoch (wall clock, so processes agree).
@@ -200,6 +303,7 @@ class SQLiteConversationStore(ConversationStore):
         self._opening: dict[asyncio.AbstractEventLoop, asyncio.Task[_Link]] = {}
         self._holds: dict[str, tuple[int, float]] = {}  # conversation -> (turns in flight, when the first began)
         self._next_sweep = 0.0
+        self._next_run_sweep = 0.0
 
     def __repr__(self) -> str:
         return f"SQLiteConversationStore({self.path!r}, ttl={self.ttl!r})"
@@ -260,10 +364,25 @@ class SQLiteConversationStore(ConversationStore):
 
     async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
         text = _encode(dict(state))  # JSON-checked before anything is written
-        await self._statement(_SAVE_PAUSED, (conversation_id, turn_id, text, self._clock()))
+        deadline = _paused_deadline(state)
+        expires_at = None if deadline is None else deadline - PAUSED_GRACE
+        now = self._clock()
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(_DROP_ABANDONED, (now - PAUSED_GRACE,))  # indexed: nothing to drop costs nothing
+            await db.execute(_SAVE_PAUSED, (conversation_id, turn_id, text, now, expires_at))
+
+        await self._transaction(work)
+
+    async def load_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
+        link = self._links.get(asyncio.get_running_loop()) or await self._connect()
+        rows = list(await link.reader.execute_fetchall(_LOAD_PAUSED, (conversation_id, turn_id)))
+        return self._paused_state(rows, turn_id)
 
     async def take_paused(self, conversation_id: str, turn_id: str) -> dict[str, Any] | None:
-        rows = await self._statement(_TAKE_PAUSED, (conversation_id, turn_id))
+        return self._paused_state(await self._statement(_TAKE_PAUSED, (conversation_id, turn_id)), turn_id)
+
+    def _paused_state(self, rows: list[Any], turn_id: str) -> dict[str, Any] | None:
         if not rows:
             return None
         state = _decode(rows[0][0])
@@ -275,6 +394,87 @@ class SQLiteConversationStore(ConversationStore):
         link = self._links.get(asyncio.get_running_loop()) or await self._connect()
         rows = await link.reader.execute_fetchall(_PAUSED_IDS, (conversation_id,))
         return [turn_id for (turn_id,) in rows]
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+
+    async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
+        _check_run_id(run_id)
+        status, text = _run_record(record)
+        now = self._clock()
+        retention = RUN_TTL if self.ttl is None else self.ttl
+
+        async def work(db: aiosqlite.Connection) -> bool:
+            if now >= self._next_run_sweep:
+                self._next_run_sweep = now + min(retention, _RUN_SWEEP_EVERY)
+                await db.execute(_SWEEP_RUN_EVENTS, (now - retention,))
+                await db.execute(_SWEEP_RUNS, (now - retention,))
+            return bool(await db.execute_fetchall(_CREATE_RUN, (run_id, text, status, now)))
+
+        if not await self._transaction(work):
+            raise ConfigurationError(
+                f"a run with id {run_id!r} exists already in {self.path}; a new run needs a new id"
+            )
+
+    async def load_run(self, run_id: str) -> dict[str, Any] | None:
+        link = self._links.get(asyncio.get_running_loop()) or await self._connect()
+        rows = list(await link.reader.execute_fetchall(_LOAD_RUN, (run_id,)))
+        return _decode_object(rows[0][0]) if rows else None
+
+    async def update_run(
+        self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        wanted = _check_statuses(statuses)
+        new = _run_changes(changes)
+
+        async def work(db: aiosqlite.Connection) -> dict[str, Any] | None:
+            rows = list(await db.execute_fetchall(_READ_RUN, (run_id,)))
+            if not rows:
+                return None
+            status, text = rows[0]
+            record = _decode_object(text)
+            if new and (wanted is None or status in wanted):
+                record.update(new)
+                await db.execute(_WRITE_RUN, (run_id, _encode(record), record["status"]))
+            return record
+
+        return await self._transaction(work)
+
+    async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
+        encoded = _encode_events(events)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            ((exists, start),) = await db.execute_fetchall(_NEXT_SEQ, (run_id,))
+            if exists is None:  # deleted, or never created: nothing to add to
+                return 0
+            await db.executemany(_ADD_EVENT, [(run_id, start + i, event) for i, event in enumerate(encoded)])
+            return int(start) + len(encoded)
+
+        return await self._transaction(work)
+
+    async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
+        start, stop = _event_window(after, limit)
+        if stop <= start:
+            return []
+        link = self._links.get(asyncio.get_running_loop()) or await self._connect()
+        rows = await link.reader.execute_fetchall(_EVENTS, (run_id, start, stop - start))
+        return _decode_objects(text for (text,) in rows)
+
+    async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
+        wanted = sorted(_check_statuses(statuses) or ())
+        if not wanted:
+            return []
+        link = self._links.get(asyncio.get_running_loop()) or await self._connect()
+        sql = f"SELECT id FROM runs WHERE status IN ({', '.join('?' * len(wanted))}) ORDER BY id"
+        return [run_id for (run_id,) in await link.reader.execute_fetchall(sql, wanted)]
+
+    async def delete_run(self, run_id: str) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(_DELETE_RUN_EVENTS, (run_id,))
+            await db.execute(_DELETE_RUN, (run_id,))
+
+        await self._transaction(work)
+
+    # -- holds -----------------------------------------------------------------------------------------------
 
     def hold(self, conversation_id: str) -> None:
         with self._guard:
@@ -371,7 +571,8 @@ class SQLiteConversationStore(ConversationStore):
             try:
                 if await _is_empty(db):
                     await self._create(db)
-                await self._check(db)
+                if await self._check(db) < SCHEMA_VERSION:
+                    await self._migrate(db)
                 await db.execute("PRAGMA journal_mode = WAL")
                 await db.execute("PRAGMA synchronous = NORMAL")
                 return
@@ -408,7 +609,8 @@ class SQLiteConversationStore(ConversationStore):
             await _rollback(db)
             raise
 
-    async def _check(self, db: aiosqlite.Connection) -> None:
+    async def _check(self, db: aiosqlite.Connection) -> int:
+        """The file's schema version, once it is sure the file is a createagents store this version can read."""
         (application_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
         tables = {name for (name,) in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if application_id not in (0, APPLICATION_ID) or "meta" not in tables:
@@ -430,23 +632,42 @@ class SQLiteConversationStore(ConversationStore):
                 f"{self.path} was written by a newer createagents (store schema version {version}; this version "
                 f"reads up to {SCHEMA_VERSION}): upgrade createagents to use it; it was left unchanged"
             )
-        if version < 1 or not _TABLES.issubset(tables):
+        if version < 1 or not _TABLES_OF[version].issubset(tables):
             raise StoreFileError(
                 f"{self.path} is a damaged createagents conversation store (schema version {version}, tables "
                 f"{sorted(tables)}); it was left unchanged"
             )
+        return version
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        """Bring an older file to this schema version in one transaction: all of it, or (on any error) none."""
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            # again, under the write lock: another process may have migrated it meanwhile
+            rows = list(await db.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'"))
+            version = _int(rows[0][0]) if rows else None
+            if version is not None and 1 <= version < SCHEMA_VERSION:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        await db.execute(statement)
+                await db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            await db.execute("COMMIT")
+        except BaseException:
+            await _rollback(db)
+            raise
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[None]]) -> None:
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run `work` in one BEGIN IMMEDIATE transaction: all of it is committed, or none of it."""
         link = self._links.get(asyncio.get_running_loop()) or await self._connect()
         db = link.writer
         async with link.lock:
             try:
                 await db.execute("BEGIN IMMEDIATE")
-                await work(db)
+                result = await work(db)
                 await db.execute("COMMIT")
+                return result
             except BaseException as e:
                 # Also when cancelled: statements already queued still run on the connection's thread, in
                 # order, so this ROLLBACK comes after them and before the next task's transaction.

@@ -142,7 +142,10 @@ class RunLog(ABC):
 
     @abstractmethod
     async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
-        """Append events after the run's last one; returns how many the run has now."""
+        """Append events after the run's last one; returns how many the run has now.
+
+        For an unknown run (deleted, or expired) nothing is stored and it returns 0.
+        """
 
     @abstractmethod
     async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:

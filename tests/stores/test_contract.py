@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from createagents import CreateAgent, Message, ToolSpec
+from createagents.adapters._runs import PAUSED_GRACE
 from createagents.application.ports import ConversationStore
 from createagents.domain.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 from createagents.testing import FunctionModel
@@ -113,6 +117,99 @@ async def test_a_paused_turn_is_taken_exactly_once(store: ConversationStore) -> 
     assert await store.take_paused("c", "turn-1") is None
     assert await store.take_paused("c", "unknown") is None
     assert await store.paused_ids("c") == ["turn-2"]
+
+
+async def test_a_paused_turn_can_be_looked_at_and_is_still_taken_exactly_once(store: ConversationStore) -> None:
+    state = {"pending": {"call_1": {"amount": 500}}, "expires_at": time.time() + 600, "text": "ü 😀"}
+    await store.save_paused("c", "turn-1", state)
+    peeked = await store.load_paused("c", "turn-1")
+    assert peeked == state
+    assert peeked is not None
+    peeked["pending"]["call_1"]["amount"] = 1  # a copy: changing it changes nothing stored
+    assert await store.load_paused("c", "turn-1") == state  # a peek leaves it in place, however often
+    assert await store.paused_ids("c") == ["turn-1"]
+    taken = await asyncio.gather(*(store.take_paused("c", "turn-1") for _ in range(5)))
+    assert [t for t in taken if t is not None] == [state]
+    assert await store.load_paused("c", "turn-1") is None
+    assert await store.load_paused("c", "unknown") is None
+    assert await store.load_paused("unknown", "turn-1") is None
+
+
+async def test_a_paused_turn_long_past_its_expiry_is_dropped_by_a_later_save(store: ConversationStore) -> None:
+    now = time.time()
+    kept: dict[str, dict[str, Any]] = {
+        "open": {"expires_at": now + 600},
+        "recently expired": {"expires_at": now - 600},  # refused by the application, kept a while by the store
+        "no expiry": {"n": 1},
+        "odd expiry": {"expires_at": "tomorrow"},
+    }
+    await store.save_paused("c", "open", kept["open"])
+    await store.save_paused("c", "abandoned", {"expires_at": now - PAUSED_GRACE - 600})
+    assert await store.paused_ids("c") == ["abandoned", "open"]  # until the next save
+    for turn_id, state in kept.items():
+        await store.save_paused("c", turn_id, state)
+    assert await store.load_paused("c", "abandoned") is None
+    assert await store.take_paused("c", "abandoned") is None
+    assert await store.paused_ids("c") == sorted(kept)
+    for turn_id, state in kept.items():
+        assert await store.load_paused("c", turn_id) == state
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_save_in_any_conversation_drops_abandoned_paused_turns(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    store = make_store(kind, request, tmp_path)
+    try:
+        await store.save_paused("a", "t1", {"expires_at": time.time() - PAUSED_GRACE - 1})
+        await store.save_paused("b", "t1", {"n": 1})
+        assert await store.paused_ids("a") == [] and await store.list_ids() == ["b"]
+    finally:
+        await store.aclose()
+
+
+async def test_redis_keeps_paused_turns_until_a_day_past_the_latest_expiry(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import redis.asyncio as redis_asyncio
+
+    from createagents.adapters.redis_store import RedisConversationStore
+
+    url = request.getfixturevalue("redis_url")
+    store = RedisConversationStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    with_ttl = RedisConversationStore(url, prefix=store.prefix, ttl=3600)
+    raw = redis_asyncio.Redis.from_url(url)
+    key = f"{store.prefix}:paused:c"
+
+    async def left() -> float:
+        """Seconds the conversation's paused turns are kept from now on, -1 for ever."""
+        ms: int = await raw.pttl(key)
+        return -1 if ms == -1 else ms / 1000 - PAUSED_GRACE
+
+    try:
+        now = time.time()
+        await store.save_paused("c", "t1", {"expires_at": now + 100})
+        assert 90 < await left() <= 100
+        await store.save_paused("c", "t2", {"expires_at": now + 50})  # sooner: the later one still counts
+        assert 90 < await left() <= 100
+        await store.save_paused("c", "t3", {"expires_at": now + 200})
+        assert 190 < await left() <= 200
+        await store.save_paused("c", "t4", {"pending": ["call_1"]})  # no expiry: all are kept for ever
+        assert await left() == -1
+        await store.take_paused("c", "t2")
+        assert await left() == -1
+        await store.take_paused("c", "t4")  # the last one without an expiry went: back to the latest expiry
+        assert 190 < await left() <= 200
+        await raw.pexpire(key, (PAUSED_GRACE + 5000) * 1000)  # kept longer already (by someone else): not shortened
+        await store.save_paused("c", "t5", {"expires_at": now + 10})
+        assert 4900 < await left() <= 5000
+        assert await store.paused_ids("c") == ["t1", "t3", "t5"]
+        await with_ttl.save_paused("c", "t6", {"expires_at": now + 10})  # a store with a ttl: its ttl rules
+        assert 3500 < await raw.pttl(key) / 1000 <= 3600
+    finally:
+        await raw.aclose()
+        await store.aclose()
+        await with_ttl.aclose()
 
 
 async def test_text_that_is_hard_to_store(store: ConversationStore) -> None:
