@@ -14,7 +14,7 @@ from .common import json_response
 from .errors import ApiError, api_error, http_error
 from .metrics import merge_expositions, server_exposition
 from .responses import Responses
-from .state import ServerOptions, ServerState
+from .state import KEY_ID, ServerOptions, ServerState
 
 STATE = web.AppKey("createagents_server", ServerState)
 
@@ -92,6 +92,7 @@ async def _answer(state: ServerState, request: web.Request, handler: Handler) ->
                 headers={"Connection": "close", "Retry-After": "1"},
             )
         key = state.authenticate(request)
+        request[KEY_ID] = state.key_id(key)
         if not state.acquire(key):
             raise ApiError(
                 429,

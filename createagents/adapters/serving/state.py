@@ -18,6 +18,8 @@ from .agents import ServedAgent
 from .errors import ApiError
 
 MiB = 1024 * 1024
+KEY_ID = "createagents.key_id"
+"""The request item naming the caller's API key: a digest, never the key; "" on a server without keys."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 SSE_HEADERS = {
@@ -144,6 +146,14 @@ class ServerState:
                 401, "Incorrect API key provided.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
             )
         return found
+
+    def key_id(self, key: int) -> str:
+        """A stable name for the key at index `key` (what responses record as their owner): a digest prefix.
+
+        The same key gives the same id on every replica and after a restart,
+        whatever order the keys are listed in.
+        """
+        return "" if key < 0 else self._key_digests[key][:12].hex()
 
     def acquire(self, key: int) -> bool:
         """Count a request against its key; False when the key is at its concurrency limit."""
