@@ -188,3 +188,18 @@ class InvalidDecisionsError(ResumeError, ValueError):
 
 class ApprovalExpiredError(ResumeError):
     """The paused turn waited past its approval timeout; it is removed and fails, leaving the history as it was."""
+
+
+# -- background runs (createagents.application.background) -----------------------------------------------------
+
+
+class RunNotFoundError(CreateAgentsError, LookupError):
+    """No background run has this id: it never existed, expired, or was deleted."""
+
+
+class RunNotActiveError(ConfigurationError):
+    """The run already ended (completed, failed or incomplete), so it cannot be cancelled."""
+
+
+class InvalidSequenceError(ConfigurationError):
+    """An event sequence number to start after that is not a whole number >= -1, or lies past a finished run's end."""
