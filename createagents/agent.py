@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,11 +17,12 @@ from types import TracebackType
 from typing import Any
 
 from .adapters.structured_logging import LoggingSink, register_secret
+from .application.background import BackgroundRun, BackgroundRuns
 from .application.batch import run_many
 from .application.conversation import UNSET, Conversation, Runtime, Stateless, Unset
 from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver
 from .application.metrics import MetricsRecorder
-from .application.ports import ChatModel, ConversationStore, MetricsSink, RunObserver
+from .application.ports import ChatModel, ConversationStore, MetricsSink, RunLog, RunObserver
 from .application.reply import Answer, EventHandler, Reply
 from .application.tool_threads import ToolThreads
 from .application.tools import ClientTool, Tool, ToolBox, to_tools
@@ -162,6 +164,7 @@ class CreateAgent:
         # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
         self._conversations: weakref.WeakValueDictionary[str, Conversation] = weakref.WeakValueDictionary()
         self._default = self.conversation(DEFAULT_CONVERSATION)
+        self._background: BackgroundRuns | None = None
 
     def __repr__(self) -> str:
         return f"CreateAgent(provider={self.provider!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
@@ -275,6 +278,47 @@ class CreateAgent:
             return self._runtime.resume(paused, "", approvals, outputs, handler)
         return self._default.resume(paused, approvals=approvals, outputs=outputs, handler=handler)
 
+    async def background(
+        self, message: str, *, conversation: str | None = None, config: Mapping[str, Any] | None = None
+    ) -> BackgroundRun:
+        """Start a turn that runs on in this process whatever happens to the caller; a handle to it.
+
+        Its events are numbered and kept in the agent's store (which must keep
+        runs: memory, SQLite and Redis do), so `agent.attach(run.id)`, from any
+        agent on the same store, replays them after a sequence number and
+        follows the run live. With `conversation` the turn appends to that
+        conversation when it completes; without, it is stateless (as `ask`).
+        """
+        runs = self._runs()
+
+        def make_reply() -> Reply:
+            if conversation is None:
+                return self.ask(message, config=config)
+            return self.conversation(conversation).chat(message, config=config)
+
+        make_reply().close()  # bad input is refused here, not in the run; a run cancelled while queued makes none
+        run_id = f"run_{uuid.uuid4().hex}"
+        await runs.start(run_id, make_reply)
+        return BackgroundRun(runs, run_id)
+
+    def attach(self, run_id: str) -> BackgroundRun:
+        """A handle on a background run started by any agent on this agent's store."""
+        if not isinstance(run_id, str) or not run_id:
+            raise ConfigurationError("run_id must be a non-empty str")
+        return BackgroundRun(self._runs(), run_id)
+
+    def _runs(self) -> BackgroundRuns:
+        self._runtime.ensure_open()
+        if self._background is None:
+            store = self._runtime.store
+            if not isinstance(store, RunLog):
+                raise ConfigurationError(
+                    f"background runs need a store that keeps runs (memory, SQLite, Redis); this agent's store "
+                    f"is a {type(store).__name__}"
+                )
+            self._background = BackgroundRuns(store)
+        return self._background
+
     def chat_sync(self, message: str) -> str:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
@@ -340,6 +384,8 @@ class CreateAgent:
             return
         self._runtime.closed = True
         try:
+            if self._background is not None:
+                await self._background.aclose()
             await self._model.aclose()
             await self._runtime.store.aclose()
         finally:

@@ -590,3 +590,35 @@ class BackgroundRuns:
         if record is not None and record.get("event_count") != run.count:
             # someone else ended it first (cancel, shutdown): still close the log for the followers
             await self.log.update_run(run.id, closed)
+
+
+class BackgroundRun:
+    """A handle on one background run, by id: from the agent that started it or any agent on the same store."""
+
+    __slots__ = ("id", "runs")
+
+    def __init__(self, runs: BackgroundRuns, run_id: str) -> None:
+        self.runs = runs
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"BackgroundRun(id={self.id!r})"
+
+    async def record(self) -> dict[str, Any]:
+        """The run's record as the store has it now: `status`, and at the end `result`, `error` or `paused`."""
+        return await self.runs.get(self.id)
+
+    def events(self, *, after: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """The run's events numbered above `after` (`sequence_number`), then the new ones live, until it ends."""
+        return self.runs.events(self.id, after=after)
+
+    async def cancel(self) -> dict[str, Any]:
+        """Cancel the run if it is active; the turn commits nothing. Returns the record."""
+        return await self.runs.cancel(self.id)
+
+    async def wait(self) -> dict[str, Any]:
+        """Follow the run to its end; its final record."""
+        async with aclosing(self.events()) as events:  # type: ignore[type-var]
+            async for _ in events:
+                pass
+        return await self.record()
