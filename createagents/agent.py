@@ -114,6 +114,7 @@ class CreateAgent:
             raise ConfigurationError(
                 f"approval_timeout must be a finite number of seconds > 0, got {approval_timeout!r}"
             )
+        self.approver = approver  # a server consults it before refusing an approval over Chat Completions
         provider, model = _provider_and_model(provider, model)
         if isinstance(api_key, str):
             register_secret(api_key)

@@ -5,16 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ...application.loop import Approver
 from ...application.ports import ConversationStore
 from ...application.reply import Reply
+from ...application.tools import ClientTool
 from ...domain.errors import ConfigurationError
 from ...domain.messages import Message
+from ...domain.pending import Decision, Paused
 
 
 class ChatTarget(Protocol):
-    """A named conversation: turns append to its one head."""
+    """A named conversation: turns append to its one head; a paused turn waits in its store."""
 
-    def chat(self, message: str, *, config: Mapping[str, Any] | None = None) -> Reply: ...
+    def chat(
+        self, message: str, *, config: Mapping[str, Any] | None = None, client_tools: Sequence[ClientTool] = ...
+    ) -> Reply: ...
+
+    def resume(
+        self,
+        paused: Paused | str,
+        *,
+        approvals: Mapping[str, Decision] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+    ) -> Reply: ...
+
+    async def paused(self) -> list[Paused]: ...
 
 
 class ServedAgent(Protocol):
@@ -26,7 +41,21 @@ class ServedAgent(Protocol):
     def store(self) -> ConversationStore: ...
 
     def ask(
-        self, message: str, *, history: Sequence[Message] = ..., config: Mapping[str, Any] | None = None
+        self,
+        message: str | None,
+        *,
+        history: Sequence[Message] = ...,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = ...,
+        approver: Approver | None = ...,
+    ) -> Reply: ...
+
+    def resume(
+        self,
+        paused: Paused | str,
+        *,
+        approvals: Mapping[str, Decision] | None = None,
+        outputs: Mapping[str, Any] | None = None,
     ) -> Reply: ...
 
     def conversation(self, conversation_id: str) -> ChatTarget: ...
@@ -34,7 +63,18 @@ class ServedAgent(Protocol):
     def export_metrics_prometheus(self) -> str: ...
 
 
-_MEMBERS = ("ask", "conversation", "store", "export_metrics_prometheus")
+_MEMBERS = ("ask", "resume", "conversation", "store", "export_metrics_prometheus")
+
+
+def own_tool_names(agent: ServedAgent) -> frozenset[str]:
+    """The names of the agent's own tools (`CreateAgent.tools`); a client tool may not take one."""
+    return frozenset(str(getattr(t, "name", "")) for t in getattr(agent, "tools", ()))
+
+
+def own_approver(agent: ServedAgent) -> Approver | None:
+    """The agent's approver, when it exposes one (`CreateAgent.approver`), to consult before refusing."""
+    approver = getattr(agent, "approver", None)
+    return approver if callable(approver) else None
 
 
 def served_names(agents: object) -> dict[str, ServedAgent]:

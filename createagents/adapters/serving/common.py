@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiohttp import web
 
 from ...application.reply import Reply
-from ...domain.events import ModelCallFinished, RunFinished
-from .errors import JSON, ApiError, api_error, too_large
+from ...domain.errors import ApprovalExpiredError, InvalidDecisionsError, ResumeError, TurnNotPausedError
+from ...domain.events import ModelCallFinished, RunFinished, RunPaused
+from .errors import JSON, ApiError, api_error, bad_request, too_large
 from .parsing import parse_json
-from .state import SSE_HEADERS, ServerState
+from .state import KEY_ID, SSE_HEADERS, ServerState
 
 
 async def read_body(request: web.Request, max_body: int) -> dict[str, Any]:
@@ -33,30 +34,63 @@ async def read_body(request: web.Request, max_body: int) -> dict[str, Any]:
     return parse_json(bytes(body))
 
 
+Outcome: TypeAlias = RunFinished | RunPaused
+"""How a run that did not fail ended: finished, or paused waiting for approvals or client tool outputs."""
+
+
 def start(make: Callable[[], Reply]) -> Reply:
     """A reply, or the 400 (or other) error its arguments earn before anything is sent."""
     try:
         return make()
     except Exception as e:
-        raise api_error(e) from None
+        raise failure(e) from None
 
 
-async def run_to_end(reply: Reply) -> tuple[RunFinished, str]:
-    """Consume a reply; its last event and the finish reason of its last model call."""
+async def run_to_end(reply: Reply) -> tuple[Outcome, str]:
+    """Consume a reply; its last event (finished or paused) and the finish reason of its last model call."""
     finish: str | None = None
-    done: RunFinished | None = None
+    done: Outcome | None = None
     events = reply.events()
     try:
         async for event in events:
             kind = type(event)
             if kind is ModelCallFinished:
                 finish = event.finish_reason  # type: ignore[union-attr]
-            elif kind is RunFinished:
+            elif kind is RunFinished or kind is RunPaused:
                 done = event  # type: ignore[assignment]
     finally:
         await events.aclose()
-    assert done is not None  # a run that did not raise finished
+    assert done is not None  # a run that did not raise finished or paused
     return done, finish_reason(finish)
+
+
+def failure(e: BaseException) -> ApiError:
+    """`api_error`, plus the errors of resuming a paused turn (which the server alone can word for its API)."""
+    if isinstance(e, ResumeError):
+        return resume_failure(e)
+    return api_error(e)
+
+
+def resume_failure(e: ResumeError) -> ApiError:
+    if isinstance(e, InvalidDecisionsError):
+        return bad_request(e.message, "input", "invalid_value")
+    if isinstance(e, ApprovalExpiredError):
+        return bad_request(e.message, "input", "approval_expired")
+    if isinstance(e, TurnNotPausedError):
+        return ApiError(409, e.message, param="input", code="response_already_resumed")
+    return ApiError(  # a state this version cannot read: the deployment's problem, not the client's
+        500, f"the paused turn cannot be resumed here: {e.message}", type="server_error", code="paused_state_unreadable"
+    )
+
+
+def owner_of(request: web.Request) -> str | None:
+    """Who may see and continue a stored response: the id (a digest) of the request's API key, never the key.
+
+    The guard middleware puts it on the request (`KEY_ID`); None when the
+    server has no keys, where every client is the same one.
+    """
+    key_id = request.get(KEY_ID)
+    return key_id if isinstance(key_id, str) and key_id else None
 
 
 def finish_reason(reason: str | None) -> str:
@@ -86,7 +120,7 @@ def stream_failed(e: Exception) -> ApiError | None:
     """The error event to send for a failure after the stream started; None when the client is gone."""
     if isinstance(e, ConnectionError):
         return None
-    return api_error(e)
+    return failure(e)
 
 
 SHUTTING_DOWN = ApiError(503, "the server is shutting down", type="server_error", code="server_shutting_down")

@@ -8,31 +8,72 @@ State, through the agent's store port:
   as the history of a stateless turn, so any number of requests may branch
   from one response;
 - beside it, under `resp:<id>:meta`, one message whose content is the JSON of
-  the completed response object, which `GET` returns as it was;
+  the record: the completed response object, which `GET` returns as it was,
+  a digest of the API key that created it (only that key sees or continues
+  it) and, for a paused response, where its paused turn waits;
 - a named `conversation` runs `agent.conversation(id).chat(...)`: turns
   append to its one head; the response's snapshot is the conversation as it
   stood when the response completed.
+
+A turn that pauses (a call needs approval, or the model called one of the
+request's function tools) ends the response with `status: "completed"` and,
+after its text, one `mcp_approval_request` or `function_call` item per
+pending call, as OpenAI's API does. A stateless paused turn is kept with the
+store's `save_paused` under the response's snapshot id; the response's
+snapshot is the history before the turn. The next request answers it with
+`mcp_approval_response` / `function_call_output` items and
+`previous_response_id`, and resumes the turn exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from aiohttp import web
 
+from ...application.pausing import check_decisions, check_expiry, pending_of
 from ...application.reply import Reply
-from ...domain.events import RunFinished, TextDelta, ToolCallStarted
-from ...domain.messages import AssistantMessage, Message, SystemMessage, UserMessage
+from ...domain.errors import InvalidDecisionsError, ResumeError
+from ...domain.events import RunFinished, RunPaused, TextDelta, ToolCallStarted
+from ...domain.messages import AssistantMessage, Message, SystemMessage, Usage, UserMessage
+from ...domain.pending import Decision, Paused, PendingCall
 from .agents import ServedAgent
-from .common import SHUTTING_DOWN, end_with, json_response, open_stream, read_body, run_to_end, start, stream_failed
-from .errors import bad_request
-from .parsing import SNAPSHOT_PREFIX, ResponseCall, check_response_id, not_found_response, response_call
+from .chat import check_client_tools
+from .common import (
+    SHUTTING_DOWN,
+    Outcome,
+    end_with,
+    json_response,
+    open_stream,
+    owner_of,
+    read_body,
+    resume_failure,
+    run_to_end,
+    start,
+    stream_failed,
+)
+from .errors import ApiError, bad_request
+from .parsing import (
+    APPROVAL_PREFIX,
+    SNAPSHOT_PREFIX,
+    ResponseCall,
+    check_response_id,
+    not_found_response,
+    response_call,
+)
 from .sse import ResponseEvents, response_usage
 from .state import ServerState
+
+SERVER_LABEL = "createagents"  # the `server_label` of our approval requests: the agent's own tools
+TURN = "turn"  # the id a stateless paused turn is saved under, beside its response's snapshot
+FUNCTION_CALL_PREFIX = "fc_"
 
 
 def snapshot_id(response_id: str) -> str:
@@ -48,6 +89,48 @@ def _message_item(item_id: str, text: str, status: str = "completed") -> dict[st
     return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": [part]}
 
 
+def pending_item(pending: PendingCall) -> dict[str, Any]:
+    """A pending call as the output item OpenAI uses for it: an approval request, or a function call."""
+    if pending.kind == "approval":
+        return {
+            "id": f"{APPROVAL_PREFIX}{pending.id}",
+            "type": "mcp_approval_request",
+            "server_label": SERVER_LABEL,
+            "name": pending.name,
+            "arguments": pending.arguments,
+        }
+    return {
+        "id": f"{FUNCTION_CALL_PREFIX}{pending.id}",
+        "type": "function_call",
+        "call_id": pending.id,
+        "name": pending.name,
+        "arguments": pending.arguments,
+        "status": "completed",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """What one response shows of its turn: a resumed turn's outcome counts what it said before the pause too."""
+
+    text: str
+    usage: Usage
+    pending: tuple[PendingCall, ...] = ()
+
+
+def _end(outcome: Outcome, before: Mapping[str, Any] | None) -> _End:
+    """This response's share of the outcome: minus the text and usage of the response that paused the turn."""
+    text, usage = outcome.text, outcome.usage
+    if before is not None:
+        said = str(before.get("text", ""))
+        if text.startswith(said):
+            text = text[len(said) :]
+        spent = before.get("usage") or {}
+        usage = Usage(**{f.name: max(getattr(usage, f.name) - spent.get(f.name, 0), 0) for f in fields(Usage)})
+    pending = outcome.paused.pending if type(outcome) is RunPaused else ()
+    return _End(text=text, usage=usage, pending=pending)
+
+
 class _Response:
     """The response object of one request, in progress and completed."""
 
@@ -57,15 +140,21 @@ class _Response:
         self.item_id = f"msg_{uuid.uuid4().hex}"
         self.created = int(time.time())
 
-    def object(self, done: RunFinished | None = None) -> dict[str, Any]:
+    def object(self, end: _End | None = None, *, message: bool = True) -> dict[str, Any]:
+        """The object; `message` False leaves out the text item (a paused turn that said nothing)."""
         call = self.call
+        output: list[dict[str, Any]] = []
+        if end is not None:
+            if message:
+                output.append(_message_item(self.item_id, end.text))
+            output.extend(pending_item(p) for p in end.pending)
         return {
             "id": self.id,
             "object": "response",
             "created_at": self.created,
-            "status": "completed" if done else "in_progress",
+            "status": "completed" if end else "in_progress",
             "background": False,
-            "completed_at": int(time.time()) if done else None,
+            "completed_at": int(time.time()) if end else None,
             "conversation": {"id": call.conversation} if call.conversation else None,
             "error": None,
             "incomplete_details": None,
@@ -73,20 +162,56 @@ class _Response:
             "max_output_tokens": call.echo.get("max_output_tokens"),
             "metadata": call.metadata,
             "model": call.model,
-            "output": [_message_item(self.item_id, done.text)] if done else [],
+            "output": output,
             "parallel_tool_calls": True,
             "previous_response_id": call.previous_response_id,
             "reasoning": {"effort": None, "summary": None},
             "store": call.store,
             "temperature": call.echo.get("temperature"),
             "text": {"format": {"type": "text"}},
-            "tool_choice": "auto",
-            "tools": [],
+            "tool_choice": call.tool_choice,
+            "tools": list(call.tools),
             "top_p": call.echo.get("top_p"),
             "truncation": "disabled",
-            "usage": response_usage(done.usage) if done else None,
+            "usage": response_usage(end.usage) if end else None,
             "user": call.echo.get("user"),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A stored response: its object, whose key created it, and where its paused turn waits (if it paused)."""
+
+    body: dict[str, Any]
+    owner: str | None = None
+    paused: dict[str, Any] | None = None  # {"conversation": id or None, "turn": turn id}
+
+    def message(self) -> UserMessage:
+        return UserMessage(
+            content=json.dumps({"v": 2, "key_id": self.owner, "paused": self.paused, "response": self.body})
+        )
+
+    @classmethod
+    def read(cls, messages: list[Message]) -> _Record | None:
+        if not messages:
+            return None
+        data = json.loads(messages[-1].content)
+        if data.get("object") == "response":  # written before records kept their owner
+            return cls(body=data)
+        return cls(body=data["response"], owner=data.get("key_id") or None, paused=data.get("paused"))
+
+    def visible_to(self, owner: str | None) -> bool:
+        """Only the key that created a response sees it; one made, or asked for, without keys is everyone's."""
+        return self.owner is None or owner is None or hmac.compare_digest(self.owner, owner)
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """How this request runs: its reply, the history its snapshot builds on, and a resumed turn's state."""
+
+    reply: Reply
+    base: list[Message]
+    before: Mapping[str, Any] | None = None  # the paused turn's state when this request resumes it
 
 
 class Responses:
@@ -99,64 +224,108 @@ class Responses:
         state = self.state
         call = response_call(await read_body(request, state.options.max_body))
         agent = state.agent(call.model)
-        base: list[Message] = []
-        if call.previous_response_id is not None:
-            base = await _snapshot(agent, call.previous_response_id)
-        reply = self._reply(agent, call, base)
-        response = _Response(call)
-        if call.stream:
-            return await self._stream(request, agent, call, base, reply, response)
-        done, _ = await run_to_end(reply)
-        body = response.object(done)
-        await _save(agent, call, base, done, body)
+        owner = owner_of(request)
+        check_client_tools(agent, [t.name for t in call.client_tools])
+        try:
+            turn = await self._turn(agent, call, owner)
+            response = _Response(call)
+            if call.stream:
+                return await self._stream(request, agent, call, turn, response, owner)
+            outcome, _ = await run_to_end(turn.reply)
+        except ResumeError as e:  # found when the run starts: before anything was sent
+            raise resume_failure(e) from None
+        end = _end(outcome, turn.before)
+        body = response.object(end, message=bool(end.text) or not end.pending)
+        await _save(agent, call, turn.base, outcome, body, owner)
         return json_response(body)
 
-    def _reply(self, agent: ServedAgent, call: ResponseCall, base: list[Message]) -> Reply:
+    async def _turn(self, agent: ServedAgent, call: ResponseCall, owner: str | None) -> _Turn:
+        """The reply this request runs: a new turn, or the paused turn its input answers."""
         config = call.config or None
         if call.conversation is not None:
             conversation = call.conversation
-            return start(lambda: agent.conversation(conversation).chat(call.message, config=config))
+            if call.decisions:
+                return await _resume_conversation(agent, call, conversation)
+            message = call.message
+            assert message is not None  # parsing: a conversation's input is one user message
+            return _Turn(
+                start(
+                    lambda: agent.conversation(conversation).chat(
+                        message, config=config, client_tools=call.client_tools
+                    )
+                ),
+                [],
+            )
+        base: list[Message] = []
+        previous: _Record | None = None
+        if call.previous_response_id is not None:
+            base, previous = await _previous(agent, call.previous_response_id, owner)
+            waiting = await _waiting(agent, call.previous_response_id, previous)
+            if call.decisions:
+                return await _resume(agent, call, call.previous_response_id, previous, waiting, base)
+            if waiting is not None:
+                raise bad_request(
+                    f"response {call.previous_response_id} waits for decisions; answer "
+                    f"{_waits_for(pending_of(waiting))} in input (and nothing else)",
+                    "input",
+                    "invalid_value",
+                )
         history: list[Message] = [SystemMessage(content=call.instructions)] if call.instructions else []
         history += base
         history += call.items
-        return start(lambda: agent.ask(call.message, history=history, config=config))
+        reply = start(lambda: agent.ask(call.message, history=history, config=config, client_tools=call.client_tools))
+        return _Turn(reply, base)
 
     async def _stream(
         self,
         request: web.Request,
         agent: ServedAgent,
         call: ResponseCall,
-        base: list[Message],
-        reply: Reply,
+        turn: _Turn,
         response: _Response,
+        owner: str | None,
     ) -> web.StreamResponse:
         state = self.state
         out = ResponseEvents(response.item_id)
         http: web.StreamResponse | None = None
-        done: RunFinished | None = None
-        events = reply.events()
+        opened = False  # the message item was announced (it is, at the first text)
+        outcome: Outcome | None = None
+        events = turn.reply.events()
         try:
             async for event in events:
                 kind = type(event)
                 if kind is TextDelta:
-                    if http is not None:
+                    if opened:
                         await http.write(out.delta(event.text))  # type: ignore[union-attr]
                     else:  # headers wait for the first sign of success, so an early failure gets its status
-                        http = await open_stream(request, state)
-                        await http.write(out.opening(response.object()) + out.delta(event.text))  # type: ignore[union-attr]
-                elif kind is RunFinished:
-                    done = event  # type: ignore[assignment]
+                        chunk = b""
+                        if http is None:
+                            http = await open_stream(request, state)
+                            chunk = out.start(response.object())
+                        opened = True
+                        await http.write(chunk + out.message_added() + out.delta(event.text))  # type: ignore[union-attr]
+                elif kind is RunFinished or kind is RunPaused:
+                    outcome = event  # type: ignore[assignment]
                 elif kind is ToolCallStarted and http is None:
                     http = await open_stream(request, state)
-                    await http.write(out.opening(response.object()))
-            assert done is not None
-            body = response.object(done)
-            await _save(agent, call, base, done, body)  # before response.completed: the id is usable once it is seen
-            first = b""
+                    await http.write(out.start(response.object()))
+            assert outcome is not None
+            end = _end(outcome, turn.before)
+            message = opened or not end.pending  # a finished response always has its message
+            body = response.object(end, message=message)
+            await _save(agent, call, turn.base, outcome, body, owner)  # before completed: the id is usable then
+            chunks = b""
             if http is None:
                 http = await open_stream(request, state)
-                first = out.opening(response.object())
-            await http.write(first + out.closing(body))
+                chunks = out.start(response.object())
+            if message:
+                if not opened:
+                    chunks += out.message_added()
+                chunks += out.message_done(body["output"][0])
+            first = 1 if message else 0
+            for i, item in enumerate(body["output"][first:]):
+                chunks += out.pending_item(first + i, item)
+            await http.write(chunks + out.completed(body))
             await http.write_eof()
             return http
         except asyncio.CancelledError:
@@ -179,11 +348,14 @@ class Responses:
 
     async def retrieve(self, request: web.Request) -> web.Response:
         response_id = request.match_info["id"]
+        owner = owner_of(request)
         if check_response_id(response_id):
             for name, store in self.state.stores():
-                record = await store.load(record_id(response_id))
-                if record:
-                    return json_response(json.loads(record[-1].content))
+                record = _Record.read(await store.load(record_id(response_id)))
+                if record is not None:
+                    if not record.visible_to(owner):
+                        break  # as if it did not exist: another key's response
+                    return json_response(record.body)
                 snapshot = await store.load(snapshot_id(response_id))
                 if snapshot:
                     return json_response(_rebuilt(response_id, name, snapshot))
@@ -191,40 +363,219 @@ class Responses:
 
     async def delete(self, request: web.Request) -> web.Response:
         response_id = request.match_info["id"]
+        owner = owner_of(request)
         if check_response_id(response_id):
             for _, store in self.state.stores():
-                found = bool(await store.load(record_id(response_id)) or await store.load(snapshot_id(response_id)))
-                if found:
-                    await store.delete(snapshot_id(response_id))
+                record = _Record.read(await store.load(record_id(response_id)))
+                if record is not None and not record.visible_to(owner):
+                    break
+                if record is not None or await store.load(snapshot_id(response_id)):
+                    await store.delete(snapshot_id(response_id))  # its paused turn too
                     await store.delete(record_id(response_id))
                     return json_response({"id": response_id, "object": "response", "deleted": True})
         raise not_found_response(response_id)
 
 
-async def _snapshot(agent: ServedAgent, response_id: str) -> list[Message]:
-    history = await agent.store.load(snapshot_id(response_id)) if check_response_id(response_id) else []
-    if not history:
+async def _previous(agent: ServedAgent, response_id: str, owner: str | None) -> tuple[list[Message], _Record | None]:
+    """The snapshot and record of `previous_response_id`; another key's response is as unknown as a missing one.
+
+    A paused response's snapshot may be empty (its turn was the first): the
+    record says it exists. A snapshot without a record (the record lost) is
+    served as before records had owners.
+    """
+    if check_response_id(response_id):
+        store = agent.store
+        history, stored = await asyncio.gather(store.load(snapshot_id(response_id)), store.load(record_id(response_id)))
+        record = _Record.read(stored)
+        if (history or record is not None) and (record is None or record.visible_to(owner)):
+            return history, record
+    raise bad_request(
+        f"Previous response with id '{response_id}' not found.",
+        "previous_response_id",
+        "previous_response_not_found",
+    )
+
+
+async def _waiting(agent: ServedAgent, response_id: str, record: _Record | None) -> dict[str, Any] | None:
+    """The state of the previous response's paused turn while it still waits; None once resumed, or never paused."""
+    if record is None or record.paused is None or record.paused.get("conversation") is not None:
+        return None
+    return await agent.store.load_paused(snapshot_id(response_id), TURN)
+
+
+async def _resume(
+    agent: ServedAgent,
+    call: ResponseCall,
+    response_id: str,
+    record: _Record | None,
+    waiting: dict[str, Any] | None,
+    base: list[Message],
+) -> _Turn:
+    """Take the previous response's paused turn, once, after checking the decisions against it; then resume it."""
+    if waiting is None:
+        paused_at = record.paused if record is not None else None
+        if paused_at is None:
+            raise bad_request(
+                f"response {response_id} does not wait for approvals or function call outputs; "
+                "mcp_approval_response and function_call_output items answer a response that does",
+                "input",
+                "invalid_value",
+            )
+        if paused_at.get("conversation") is not None:
+            raise bad_request(
+                f"response {response_id} paused in conversation {paused_at['conversation']!r}: answer it with "
+                "that conversation (conversation=...) instead of previous_response_id",
+                "input",
+                "invalid_value",
+            )
+        raise _already_resumed(response_id)
+    store, key = agent.store, snapshot_id(response_id)
+    await _check(lambda: store.take_paused(key, TURN), waiting, call, f"response {response_id}")
+    taken = await store.take_paused(key, TURN)
+    if taken is None:  # another request took it between our look and our take
+        raise _already_resumed(response_id)
+    paused = Paused(
+        id=TURN,
+        conversation_id=None,
+        pending=pending_of(taken),
+        expires_at=float(taken.get("expires_at", 0.0)),
+        state=taken,
+    )
+    reply = start(lambda: agent.resume(paused, approvals=call.approvals, outputs=call.outputs))
+    return _Turn(reply, base, taken)
+
+
+async def _resume_conversation(agent: ServedAgent, call: ResponseCall, conversation_id: str) -> _Turn:
+    """Resume the conversation's paused turn that the decisions answer (the one whose pending ids they name)."""
+    conversation = agent.conversation(conversation_id)
+    named = {*call.approvals, *call.outputs}
+    turns = await conversation.paused()
+    found = next((p for p in turns if {q.id for q in p.pending} == named), None) or next(
+        (p for p in turns if named & {q.id for q in p.pending}), None
+    )
+    if found is None:
+        waits = "; ".join(_waits_for(p.pending) for p in turns) or "nothing"
         raise bad_request(
-            f"Previous response with id '{response_id}' not found.",
-            "previous_response_id",
-            "previous_response_not_found",
+            f"conversation {conversation_id!r} has no paused turn waiting for these answers; it waits for: {waits}",
+            "input",
+            "invalid_value",
         )
-    return history
+    state = await agent.store.load_paused(conversation_id, found.id)
+    if state is None:
+        raise ApiError(
+            409,
+            "the paused turn was resumed already, by another request",
+            param="input",
+            code="response_already_resumed",
+        )
+    await _check(
+        lambda: agent.store.take_paused(conversation_id, found.id),
+        state,
+        call,
+        f"the paused turn of {conversation_id!r}",
+    )
+    reply = start(lambda: conversation.resume(found.id, approvals=call.approvals, outputs=call.outputs))
+    return _Turn(reply, [], state)
+
+
+async def _check(
+    drop: Callable[[], Awaitable[object]], state: Mapping[str, Any], call: ResponseCall, what: str
+) -> None:
+    """Expiry, then the decisions, with errors in the API's own terms; an expired turn is dropped (`drop`)."""
+    try:
+        check_expiry(state)
+    except ResumeError:
+        await drop()
+        raise
+    try:
+        check_decisions(state, call.approvals, call.outputs)
+    except InvalidDecisionsError as e:
+        pending = pending_of(state)
+        problems = _problems(pending, call.approvals, call.outputs) or [e.message]
+        raise bad_request(
+            f"the input does not answer what {what} waits for: {'; '.join(problems)}. "
+            f"It waits for: {_waits_for(pending)}",
+            "input",
+            "invalid_value",
+        ) from None
+
+
+def _problems(
+    pending: tuple[PendingCall, ...], approvals: Mapping[str, Decision], outputs: Mapping[str, Any]
+) -> list[str]:
+    by_id = {p.id: p for p in pending}
+    problems = []
+    for call_id in approvals:
+        p = by_id.get(call_id)
+        if p is None:
+            problems.append(f"{APPROVAL_PREFIX}{call_id} is not an approval request it waits for")
+        elif p.kind != "approval":
+            problems.append(f"{call_id} ({p.name}) is a function_call: answer it with a function_call_output")
+    for call_id in outputs:
+        p = by_id.get(call_id)
+        if p is None:
+            problems.append(f"{call_id} is not a function_call it waits for")
+        elif p.kind != "client":
+            problems.append(f"{APPROVAL_PREFIX}{call_id} ({p.name}) needs an mcp_approval_response, not an output")
+    problems.extend(
+        f"{_wire_id(p)} ({p.name}) has no answer" for p in pending if p.id not in approvals and p.id not in outputs
+    )
+    return problems
+
+
+def _wire_id(pending: PendingCall) -> str:
+    return f"{APPROVAL_PREFIX}{pending.id}" if pending.kind == "approval" else pending.id
+
+
+def _waits_for(pending: tuple[PendingCall, ...]) -> str:
+    """What a paused turn waits for, in the items that answer it."""
+    return ", ".join(
+        f"{_wire_id(p)} ({p.name}: an mcp_approval_response)"
+        if p.kind == "approval"
+        else f"{p.id} ({p.name}: a function_call_output)"
+        for p in pending
+    )
+
+
+def _already_resumed(response_id: str) -> ApiError:
+    return ApiError(
+        409,
+        f"response {response_id} was answered already: its paused turn was resumed (or removed) and cannot be "
+        "resumed twice; continue from the response that resumed it",
+        param="previous_response_id",
+        code="response_already_resumed",
+    )
 
 
 async def _save(
-    agent: ServedAgent, call: ResponseCall, base: list[Message], done: RunFinished, body: dict[str, Any]
+    agent: ServedAgent,
+    call: ResponseCall,
+    base: list[Message],
+    outcome: Outcome,
+    body: dict[str, Any],
+    owner: str | None,
 ) -> None:
-    """The response's snapshot, then its record; nothing when the request said `store: false`."""
+    """The response's snapshot, its paused turn (if any), then its record; nothing when `store: false`.
+
+    The record goes last: a response exists once it is there, whole.
+    """
     if not call.store:
         return
     store = agent.store
+    paused: dict[str, Any] | None = None
     if call.conversation is not None:
         snapshot = await store.load(call.conversation)
+        if type(outcome) is RunPaused:  # the core keeps the turn in the conversation's store
+            paused = {"conversation": call.conversation, "turn": outcome.paused.id}
+    elif type(outcome) is RunPaused:  # the history before the turn; the turn waits beside it
+        snapshot = [*base, *call.items]
+        assert outcome.paused.state is not None  # a stateless pause carries its state
+        await store.save_paused(snapshot_id(body["id"]), TURN, outcome.paused.state)
+        paused = {"conversation": None, "turn": TURN}
     else:
-        snapshot = [*base, *call.items, *done.messages]  # the request's instructions are not carried over
+        snapshot = [*base, *call.items, *outcome.messages]  # the request's instructions are not carried over
     await store.append(snapshot_id(body["id"]), snapshot)
-    await store.append(record_id(body["id"]), [UserMessage(content=json.dumps(body))])
+    await store.append(record_id(body["id"]), [_Record(body=body, owner=owner, paused=paused).message()])
 
 
 def _rebuilt(response_id: str, model: str, snapshot: list[Message]) -> dict[str, Any]:

@@ -89,6 +89,17 @@ class ChatChunks:
     def usage(self, usage: Usage) -> bytes:
         return f'{self._base}],"usage":{_dump(chat_usage(usage))}}}\n\n'.encode()
 
+    def tool_calls(self, calls: list[dict[str, Any]]) -> bytes:
+        """One delta per tool call (index, id, type, name and arguments), as the SDKs accumulate them."""
+        chunks = []
+        for i, call in enumerate(calls):
+            delta = {"tool_calls": [{"index": i, **call}]}
+            chunks.append(
+                f'{self._base}{{"index":0,"delta":{_dump(delta)},"logprobs":null,"finish_reason":null}}]'
+                f"{self._usage_null}}}\n\n"
+            )
+        return "".join(chunks).encode()
+
 
 class ResponseEvents:
     """The Responses API events of one streamed response, numbered by `sequence_number`."""
@@ -128,25 +139,23 @@ class ResponseEvents:
         self.seq += 1
         return data_event(payload, "error")
 
-    def opening(self, response: dict[str, Any]) -> bytes:
-        """created, in_progress, the message item and its text part: everything before the first delta."""
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        item = {"id": self.item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}
-        return b"".join(
-            (
-                self.event("response.created", {"response": response}),
-                self.event("response.in_progress", {"response": response}),
-                self.event("response.output_item.added", {"output_index": 0, "item": item}),
-                self.event(
-                    "response.content_part.added",
-                    {"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": part},
-                ),
-            )
+    def start(self, response: dict[str, Any]) -> bytes:
+        """created and in_progress: what goes out as soon as the run shows a sign of success."""
+        return self.event("response.created", {"response": response}) + self.event(
+            "response.in_progress", {"response": response}
         )
 
-    def closing(self, response: dict[str, Any]) -> bytes:
-        """The text, part and item done, then response.completed with the whole response."""
-        item = response["output"][0]
+    def message_added(self) -> bytes:
+        """The message item (output 0) and its text part: everything before the first delta."""
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        item = {"id": self.item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+        return self.event("response.output_item.added", {"output_index": 0, "item": item}) + self.event(
+            "response.content_part.added",
+            {"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": part},
+        )
+
+    def message_done(self, item: dict[str, Any]) -> bytes:
+        """The text, its part and the message item done."""
         part = item["content"][0]
         where = {"item_id": self.item_id, "output_index": 0, "content_index": 0}
         return b"".join(
@@ -154,6 +163,28 @@ class ResponseEvents:
                 self.event("response.output_text.done", {**where, "text": part["text"], "logprobs": []}),
                 self.event("response.content_part.done", {**where, "part": part}),
                 self.event("response.output_item.done", {"output_index": 0, "item": item}),
-                self.event("response.completed", {"response": response}),
             )
         )
+
+    def pending_item(self, index: int, item: dict[str, Any]) -> bytes:
+        """An item the client must answer (`mcp_approval_request`, `function_call`), added and done.
+
+        A function call's arguments arrive as OpenAI sends them: one delta, then done.
+        """
+        if item["type"] != "function_call":
+            return self.event("response.output_item.added", {"output_index": index, "item": item}) + self.event(
+                "response.output_item.done", {"output_index": index, "item": item}
+            )
+        where = {"item_id": item["id"], "output_index": index}
+        added = {**item, "arguments": "", "status": "in_progress"}
+        return b"".join(
+            (
+                self.event("response.output_item.added", {"output_index": index, "item": added}),
+                self.event("response.function_call_arguments.delta", {**where, "delta": item["arguments"]}),
+                self.event("response.function_call_arguments.done", {**where, "arguments": item["arguments"]}),
+                self.event("response.output_item.done", {"output_index": index, "item": item}),
+            )
+        )
+
+    def completed(self, response: dict[str, Any]) -> bytes:
+        return self.event("response.completed", {"response": response})

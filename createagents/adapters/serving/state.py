@@ -18,7 +18,7 @@ from .agents import ServedAgent
 from .errors import ApiError
 
 MiB = 1024 * 1024
-KEY_ID = "createagents.key_id"
+KEY_ID = web.RequestKey("createagents.key_id", str)
 """The request item naming the caller's API key: a digest, never the key; "" on a server without keys."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
