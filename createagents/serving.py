@@ -36,6 +36,7 @@ def app(
     max_concurrent_per_key: int | None = None,
     cors_origins: Iterable[str] = (),
     allow_insecure_no_auth: bool = False,
+    background_stale_after: float = 30.0,
 ) -> web.Application:
     """The aiohttp application serving `agents`.
 
@@ -46,10 +47,15 @@ def app(
     `allow_insecure_no_auth=True`. `max_body` caps a request body (bytes, 413
     past it); `max_concurrent_per_key` caps requests in flight per key (429
     past it); `cors_origins` turns CORS on for those origins ("*" for any).
+    A background response whose server stopped proving it alive for
+    `background_stale_after` seconds (killed, crashed) is marked `incomplete`
+    by any server on the same store, at start and then periodically.
     """
     return build_app(
         _agents(agents),
-        _options(api_keys, max_body, max_concurrent_per_key, cors_origins, allow_insecure_no_auth),
+        _options(
+            api_keys, max_body, max_concurrent_per_key, cors_origins, allow_insecure_no_auth, background_stale_after
+        ),
     )
 
 
@@ -63,6 +69,7 @@ async def serve(
     max_concurrent_per_key: int | None = None,
     cors_origins: Iterable[str] = (),
     allow_insecure_no_auth: bool = False,
+    background_stale_after: float = 30.0,
     shutdown_grace: float = 30.0,
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
@@ -84,6 +91,7 @@ async def serve(
         max_concurrent_per_key=max_concurrent_per_key,
         cors_origins=cors_origins,
         allow_insecure_no_auth=allow_insecure_no_auth,
+        background_stale_after=background_stale_after,
     )
     await run(application, host=host, port=port, shutdown_grace=shutdown_grace, ready=ready, stop=stop)
 
@@ -104,6 +112,7 @@ def _options(
     max_concurrent_per_key: int | None,
     cors_origins: Iterable[str],
     allow_insecure_no_auth: bool,
+    background_stale_after: float = 30.0,
 ) -> ServerOptions:
     if isinstance(api_keys, str) or isinstance(cors_origins, str):
         raise ConfigurationError("api_keys and cors_origins are lists of strings, not one string")
@@ -114,6 +123,7 @@ def _options(
         max_concurrent_per_key=max_concurrent_per_key,
         cors_origins=tuple(cors_origins),
         allow_insecure_no_auth=allow_insecure_no_auth,
+        background_stale_after=background_stale_after,
     )
     for key in keys:
         register_secret(key)  # never in a log line

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .agents import ServedAgent
+from .background import BackgroundResponses
 from .chat import ChatCompletions
 from .common import json_response
 from .errors import ApiError, api_error, http_error
@@ -34,11 +35,24 @@ def build_app(agents: Mapping[str, ServedAgent], options: ServerOptions) -> web.
     )
     app[STATE] = state
     chat = ChatCompletions(state)
-    responses = Responses(state)
+    background = BackgroundResponses(
+        state, heartbeat=min(5.0, options.background_stale_after / 3), stale_after=options.background_stale_after
+    )
+    responses = Responses(state, background)
+
+    async def sweep(app: web.Application) -> None:
+        await background.start_sweeping()
+
+    async def close(app: web.Application) -> None:
+        await background.aclose()
+
+    app.on_startup.append(sweep)
+    app.on_cleanup.append(close)
     app.router.add_post("/v1/chat/completions", chat.handle)
     app.router.add_post("/v1/responses", responses.create)
     app.router.add_get("/v1/responses/{id}", responses.retrieve)
     app.router.add_delete("/v1/responses/{id}", responses.delete)
+    app.router.add_post("/v1/responses/{id}/cancel", responses.cancel)
     app.router.add_get("/v1/models", _models(state))
     app.router.add_get("/v1/models/{name:.+}", _model(state))
     health = _health(state)

@@ -65,6 +65,7 @@ class ResponseCall:
     conversation: str | None = None
     stream: bool = False
     store: bool = True
+    background: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     echo: dict[str, Any] = field(default_factory=dict)  # request settings the response object repeats
     client_tools: tuple[ClientTool, ...] = ()
@@ -381,8 +382,9 @@ def response_call(body: Mapping[str, Any]) -> ResponseCall:
             raise bad_request("instructions cannot be used with a conversation on this server", "instructions")
     tools, echoed = _response_tools(body)
     tool_choice = _tool_choice(body)
-    if body.get("background"):
-        _unsupported("background", "responses run while the request is open")
+    background = _bool(body, "background", False)
+    if background and not _bool(body, "store", True):
+        raise bad_request("background responses must be stored: send store true (or leave it out)", "store")
     text = body.get("text")
     fmt = text.get("format") if isinstance(text, Mapping) else None
     if fmt is not None and (not isinstance(fmt, Mapping) or fmt.get("type") != "text"):
@@ -397,6 +399,7 @@ def response_call(body: Mapping[str, Any]) -> ResponseCall:
         previous_response_id=previous,
         conversation=conversation,
         stream=_bool(body, "stream", False),
+        background=background,
         store=_bool(body, "store", True),
         metadata=_metadata(body.get("metadata")),
         echo={k: body.get(k) for k in ("temperature", "top_p", "max_output_tokens", "user")},

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,13 +39,16 @@ from typing import Any
 
 from aiohttp import web
 
+from ...application.background import BackgroundRuns
 from ...application.pausing import check_decisions, check_expiry, pending_of
 from ...application.reply import Reply
 from ...domain.errors import InvalidDecisionsError, ResumeError
-from ...domain.events import RunFinished, RunPaused, TextDelta, ToolCallStarted
+from ...domain.events import RunEvent, RunFinished, RunPaused, TextDelta, ToolCallStarted
 from ...domain.messages import AssistantMessage, Message, SystemMessage, Usage, UserMessage
 from ...domain.pending import Decision, Paused, PendingCall
 from .agents import ServedAgent
+from .background import BackgroundResponses, ResponseEncoder, parse_after, response_of, stream_events
+from .background import cancel as cancel_run
 from .chat import check_client_tools
 from .common import (
     SHUTTING_DOWN,
@@ -59,7 +63,7 @@ from .common import (
     start,
     stream_failed,
 )
-from .errors import ApiError, bad_request
+from .errors import ApiError, api_error, bad_request
 from .parsing import (
     APPROVAL_PREFIX,
     SNAPSHOT_PREFIX,
@@ -70,6 +74,8 @@ from .parsing import (
 )
 from .sse import ResponseEvents, response_usage
 from .state import ServerState
+
+_log = logging.getLogger("createagents.server")
 
 SERVER_LABEL = "createagents"  # the `server_label` of our approval requests: the agent's own tools
 TURN = "turn"  # the id a stateless paused turn is saved under, beside its response's snapshot
@@ -215,8 +221,10 @@ class _Turn:
 
 
 class Responses:
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, background: BackgroundResponses) -> None:
         self.state = state
+        self.background = background
+        self._savers: set[asyncio.Task[None]] = set()
 
     # -- POST /v1/responses ----------------------------------------------------
 
@@ -229,6 +237,8 @@ class Responses:
         try:
             turn = await self._turn(agent, call, owner)
             response = _Response(call)
+            if call.background:
+                return await self._background(request, agent, call, turn, response, owner)
             if call.stream:
                 return await self._stream(request, agent, call, turn, response, owner)
             outcome, _ = await run_to_end(turn.reply)
@@ -344,11 +354,99 @@ class Responses:
             if http is not None:
                 state.streams -= 1
 
+    # -- background responses ----------------------------------------------------
+
+    async def _background(
+        self,
+        request: web.Request,
+        agent: ServedAgent,
+        call: ResponseCall,
+        turn: _Turn,
+        response: _Response,
+        owner: str | None,
+    ) -> web.StreamResponse:
+        """Start the run on the server and answer at once (or stream its log); the run outlives the request."""
+        runs = self.background.runs_for(agent.store)
+        ended: list[Outcome] = []
+
+        def body(outcome: Outcome | None) -> dict[str, Any]:
+            if outcome is None:
+                return {**response.object(), "background": True}
+            end = _end(outcome, turn.before)
+            return {**response.object(end, message=bool(end.text) or not end.pending), "background": True}
+
+        def encode(event: RunEvent) -> list[dict[str, Any]]:
+            if type(event) is RunFinished or type(event) is RunPaused:
+                ended.append(event)  # type: ignore[arg-type]
+            return encoder(event)
+
+        def finish(last: RunEvent | None, error: BaseException | None) -> dict[str, Any]:
+            if ended:
+                return {"response": body(ended[-1])}
+            if error is not None and not isinstance(error, asyncio.CancelledError):
+                failed = api_error(error).body()["error"]
+                return {"error": {"code": failed["code"] or "server_error", "message": failed["message"]}}
+            return {}
+
+        encoder = ResponseEncoder(response.item_id, body)
+        queued = {**response.object(), "status": "queued", "background": True}
+        record = await runs.start(
+            response.id,
+            lambda: turn.reply,
+            record={"response": queued, "key_id": owner or ""},
+            encode=encode,
+            finish=finish,
+        )
+        saver = asyncio.create_task(self._save_when_done(runs, response.id, agent, call, turn, ended, owner))
+        self._savers.add(saver)
+        saver.add_done_callback(self._savers.discard)
+        if call.stream:
+            return await stream_events(request, self.state, runs, response.id, -1)
+        return json_response(response_of(record))
+
+    async def _save_when_done(
+        self,
+        runs: BackgroundRuns,
+        response_id: str,
+        agent: ServedAgent,
+        call: ResponseCall,
+        turn: _Turn,
+        ended: list[Outcome],
+        owner: str | None,
+    ) -> None:
+        """The snapshot of a completed background response, so `previous_response_id` can build on it."""
+        try:
+            async for _ in runs.events(response_id):
+                pass
+            if ended:
+                record = await runs.get(response_id)
+                if record.get("status") == "completed":
+                    await _save(agent, call, turn.base, ended[-1], response_of(record), owner)
+        except Exception:
+            _log.exception("saving the background response %s failed", response_id)
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        response_id = request.match_info["id"]
+        found = await self.background.find(response_id, owner_of(request) or "")
+        if found is None:
+            raise not_found_response(response_id)
+        runs, _ = found
+        return json_response(await cancel_run(runs, response_id))
+
     # -- GET and DELETE /v1/responses/{id} --------------------------------------
 
-    async def retrieve(self, request: web.Request) -> web.Response:
+    async def retrieve(self, request: web.Request) -> web.StreamResponse:
         response_id = request.match_info["id"]
         owner = owner_of(request)
+        found = await self.background.find(response_id, owner or "")
+        if found is not None:
+            runs, run = found
+            if request.query.get("stream") == "true":
+                after = parse_after(request.query.get("starting_after"))
+                return await stream_events(request, self.state, runs, response_id, after)
+            return json_response(response_of(run))
+        if request.query.get("stream") == "true":
+            raise not_found_response(response_id)  # only background responses stream again
         if check_response_id(response_id):
             for name, store in self.state.stores():
                 record = _Record.read(await store.load(record_id(response_id)))

@@ -38,6 +38,7 @@ class ServerOptions:
     max_concurrent_per_key: int | None = None
     cors_origins: tuple[str, ...] = ()
     allow_insecure_no_auth: bool = False
+    background_stale_after: float = 30.0
 
     def __post_init__(self) -> None:
         if not all(isinstance(k, str) and k.strip() and k == k.strip() for k in self.api_keys):
@@ -47,6 +48,9 @@ class ServerOptions:
         limit = self.max_concurrent_per_key
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ConfigurationError(f"max_concurrent_per_key must be a whole number >= 1 or None, got {limit!r}")
+        stale = self.background_stale_after
+        if isinstance(stale, bool) or not isinstance(stale, int | float) or not 0 < stale < float("inf"):
+            raise ConfigurationError(f"background_stale_after must be a finite number of seconds > 0, got {stale!r}")
         if not all(isinstance(o, str) and o for o in self.cors_origins):
             raise ConfigurationError("cors_origins must be origins like 'https://app.example.com', or '*'")
 
