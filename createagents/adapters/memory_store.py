@@ -27,37 +27,17 @@ from ..application.ports import ConversationStore, RunLog
 from ..domain.errors import ConfigurationError
 from ..domain.messages import Message
 from ._runs import (
-    ACTIVE_RUN_STATUSES as _ACTIVE_RUN_STATUSES,
-)
-from ._runs import (
-    check_run_id as _check_run_id,
-)
-from ._runs import (
-    check_statuses as _check_statuses,
-)
-from ._runs import (
-    decode_object as _decode_object,
-)
-from ._runs import (
-    decode_objects as _decode_objects,
-)
-from ._runs import (
-    encode_events as _encode_events,
-)
-from ._runs import (
-    encode_json as _encode_json,
-)
-from ._runs import (
-    event_window as _event_window,
-)
-from ._runs import (
-    paused_deadline as _paused_deadline,
-)
-from ._runs import (
-    run_changes as _run_changes,
-)
-from ._runs import (
-    run_record as _run_record,
+    ACTIVE_RUN_STATUSES,
+    check_run_id,
+    check_statuses,
+    decode_object,
+    decode_objects,
+    encode_events,
+    encode_json,
+    event_window,
+    paused_deadline,
+    run_changes,
+    run_record,
 )
 
 DEFAULT_MAX_CONVERSATIONS = 10_000
@@ -144,7 +124,7 @@ class InMemoryConversationStore(ConversationStore, RunLog):
         copied = json.loads(json.dumps(state))  # a copy, JSON-checked
         self._drop_abandoned(time.time())
         self._paused.setdefault(conversation_id, {})[turn_id] = copied
-        deadline = _paused_deadline(copied)
+        deadline = paused_deadline(copied)
         if deadline is not None:
             heapq.heappush(self._deadlines, (deadline, conversation_id, turn_id))
 
@@ -177,8 +157,8 @@ class InMemoryConversationStore(ConversationStore, RunLog):
     # -- runs ----------------------------------------------------------------------------------------------------
 
     async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
-        _check_run_id(run_id)
-        status, text = _run_record(record)
+        check_run_id(run_id)
+        status, text = run_record(record)
         if run_id in self._runs:
             raise ConfigurationError(f"a run with id {run_id!r} exists already; a new run needs a new id")
         self._runs[run_id] = (status, text)
@@ -187,24 +167,24 @@ class InMemoryConversationStore(ConversationStore, RunLog):
 
     async def load_run(self, run_id: str) -> dict[str, Any] | None:
         entry = self._runs.get(run_id)
-        return None if entry is None else _decode_object(entry[1])
+        return None if entry is None else decode_object(entry[1])
 
     async def update_run(
         self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
     ) -> dict[str, Any] | None:
-        wanted = _check_statuses(statuses)
-        new = _run_changes(changes)
+        wanted = check_statuses(statuses)
+        new = run_changes(changes)
         entry = self._runs.get(run_id)
         if entry is None:
             return None
-        record = _decode_object(entry[1])
+        record = decode_object(entry[1])
         if new and (wanted is None or entry[0] in wanted):
             record.update(new)
-            self._runs[run_id] = (record["status"], _encode_json(record))
+            self._runs[run_id] = (record["status"], encode_json(record))
         return record
 
     async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
-        encoded = _encode_events(events)
+        encoded = encode_events(events)
         log = self._events.get(run_id)
         if log is None:  # deleted, or never created: nothing to add to
             return 0
@@ -212,11 +192,11 @@ class InMemoryConversationStore(ConversationStore, RunLog):
         return len(log)
 
     async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
-        start, stop = _event_window(after, limit)
-        return _decode_objects(self._events.get(run_id, [])[start:stop])
+        start, stop = event_window(after, limit)
+        return decode_objects(self._events.get(run_id, [])[start:stop])
 
     async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
-        wanted = _check_statuses(statuses) or ()
+        wanted = check_statuses(statuses) or ()
         return sorted(run_id for run_id, (status, _) in self._runs.items() if status in wanted)
 
     async def delete_run(self, run_id: str) -> None:
@@ -230,7 +210,7 @@ class InMemoryConversationStore(ConversationStore, RunLog):
             return
         doomed = []
         for run_id, (status, _) in self._runs.items():  # oldest first
-            if status in _ACTIVE_RUN_STATUSES or run_id == keep:
+            if status in ACTIVE_RUN_STATUSES or run_id == keep:
                 continue
             doomed.append(run_id)
             if len(doomed) == over:
@@ -249,7 +229,7 @@ class InMemoryConversationStore(ConversationStore, RunLog):
             state = None if turns is None else turns.get(turn_id)
             if turns is None or state is None:
                 continue  # taken already
-            deadline = _paused_deadline(state)
+            deadline = paused_deadline(state)
             if deadline is None or deadline >= now:
                 continue  # saved again since, with a later deadline or none
             del turns[turn_id]

@@ -81,40 +81,18 @@ from ..domain.codec import UnreadableMessageError, message_from_dict, message_to
 from ..domain.errors import ConfigurationError, StoreUnavailableError
 from ..domain.messages import Message
 from ._runs import (
-    ACTIVE_RUN_STATUSES as _ACTIVE_RUN_STATUSES,
-)
-from ._runs import (
+    ACTIVE_RUN_STATUSES,
     PAUSED_GRACE,
-)
-from ._runs import (
-    check_run_id as _check_run_id,
-)
-from ._runs import (
-    check_statuses as _check_statuses,
-)
-from ._runs import (
-    decode_object as _decode_object,
-)
-from ._runs import (
-    decode_objects as _decode_objects,
-)
-from ._runs import (
-    encode_events as _encode_events,
-)
-from ._runs import (
-    encode_json as _encode_json,
-)
-from ._runs import (
-    event_window as _event_window,
-)
-from ._runs import (
-    paused_deadline as _paused_deadline,
-)
-from ._runs import (
-    run_changes as _run_changes,
-)
-from ._runs import (
-    run_record as _run_record,
+    check_run_id,
+    check_statuses,
+    decode_object,
+    decode_objects,
+    encode_events,
+    encode_json,
+    event_window,
+    paused_deadline,
+    run_changes,
+    run_record,
 )
 
 if TYPE_CHECKING:
@@ -277,7 +255,7 @@ return 0
 )
 
 
-_ACTIVE_JSON = " or ".join(f"now == '{_encode_json(status)}'" for status in sorted(_ACTIVE_RUN_STATUSES))
+_ACTIVE_JSON = " or ".join(f"now == '{encode_json(status)}'" for status in sorted(ACTIVE_RUN_STATUSES))
 
 # KEYS: run, events, active, op marker. ARGV: id, retention in ms, op ttl in ms, "1" when active, then field
 # and value pairs. 1 when created (or a retry of this creation), 0 when the id is taken.
@@ -460,7 +438,7 @@ class RedisConversationStore(ConversationStore, RunLog):
 
     async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
         data = json.dumps(state, separators=(",", ":"))  # TypeError for what is not JSON-ready, as in memory
-        deadline = _paused_deadline(state)
+        deadline = paused_deadline(state)
         keys = (self._paused_key(conversation_id), self._index)
         args = (
             conversation_id,
@@ -505,10 +483,10 @@ class RedisConversationStore(ConversationStore, RunLog):
     # -- runs -----------------------------------------------------------------------------------------------------
 
     async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
-        _check_run_id(run_id)
-        status, text = _run_record(record)
-        fields = _fields(_decode_object(text))
-        active = "1" if status in _ACTIVE_RUN_STATUSES else "0"
+        check_run_id(run_id)
+        status, text = run_record(record)
+        fields = _fields(decode_object(text))
+        active = "1" if status in ACTIVE_RUN_STATUSES else "0"
         keys = (self._run_key(run_id), self._events_key(run_id), self._active, self._op_key())
         args = (run_id, self._run_ttl_ms, self._op_ttl_ms, active, *fields)
         if not await self._run(_CREATE_RUN, keys, args, "create_run"):
@@ -526,21 +504,21 @@ class RedisConversationStore(ConversationStore, RunLog):
     async def update_run(
         self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
     ) -> dict[str, Any] | None:
-        wanted = _check_statuses(statuses)
-        fields = _fields(_run_changes(changes))
-        condition = ["-1"] if wanted is None else [str(len(wanted)), *(_encode_json(s) for s in sorted(wanted))]
+        wanted = check_statuses(statuses)
+        fields = _fields(run_changes(changes))
+        condition = ["-1"] if wanted is None else [str(len(wanted)), *(encode_json(s) for s in sorted(wanted))]
         keys = (self._run_key(run_id), self._events_key(run_id), self._active)
         raw = await self._run(_UPDATE_RUN, keys, (run_id, self._run_ttl_ms, *condition, *fields), "update_run")
         return None if raw is None else _record(raw)
 
     async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
-        encoded = _encode_events(events)
+        encoded = encode_events(events)
         keys = (self._run_key(run_id), self._events_key(run_id), self._op_key())
         count = await self._run(_ADD_EVENTS, keys, (self._run_ttl_ms, self._op_ttl_ms, *encoded), "add_events")
         return int(count)
 
     async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
-        start, stop = _event_window(after, limit)
+        start, stop = event_window(after, limit)
         if stop <= start:
             return []
         client = self._redis()
@@ -549,15 +527,15 @@ class RedisConversationStore(ConversationStore, RunLog):
         except Exception as e:
             _raise_unavailable(e, "events")
             raise
-        return _decode_objects(raw)
+        return decode_objects(raw)
 
     async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
-        wanted = _check_statuses(statuses) or frozenset()
+        wanted = check_statuses(statuses) or frozenset()
         if not wanted:
             return []
         client = self._redis()
         try:
-            if wanted <= _ACTIVE_RUN_STATUSES:
+            if wanted <= ACTIVE_RUN_STATUSES:
                 candidates = [_text(i) for i in await _command(client, "SMEMBERS", self._active)]
             else:  # finished runs are in no index: look at every run under the prefix
                 pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":run:*"
@@ -573,7 +551,7 @@ class RedisConversationStore(ConversationStore, RunLog):
             _raise_unavailable(e, "run_ids")
             raise
         ids = []
-        encoded = {_encode_json(s) for s in wanted}
+        encoded = {encode_json(s) for s in wanted}
         for run_id, status in zip(candidates, found, strict=True):
             if status is None:  # expired (or deleted meanwhile): keep the index small
                 await self._run(_FORGET_RUN_IF_GONE, (self._run_key(run_id), self._active), (run_id,), "run_ids")
@@ -762,7 +740,7 @@ def _paused_state(raw: str | bytes, turn_id: str) -> dict[str, Any]:
 
 def _fields(record: Mapping[str, Any]) -> list[str]:
     """A record as the field and value pairs of its hash: each value as JSON."""
-    return [item for name, value in record.items() for item in (name, _encode_json(value))]
+    return [item for name, value in record.items() for item in (name, encode_json(value))]
 
 
 def _record(raw: list[Any] | dict[Any, Any] | None) -> dict[str, Any] | None:

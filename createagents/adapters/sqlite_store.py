@@ -93,37 +93,17 @@ from ..domain.codec import UnreadableMessageError, message_from_dict, message_to
 from ..domain.errors import ConfigurationError, StoreUnavailableError
 from ..domain.messages import Message
 from ._runs import (
-    ACTIVE_RUN_STATUSES as _ACTIVE_RUN_STATUSES,
-)
-from ._runs import (
+    ACTIVE_RUN_STATUSES,
     PAUSED_GRACE,
-)
-from ._runs import (
-    check_run_id as _check_run_id,
-)
-from ._runs import (
-    check_statuses as _check_statuses,
-)
-from ._runs import (
-    decode_object as _decode_object,
-)
-from ._runs import (
-    decode_objects as _decode_objects,
-)
-from ._runs import (
-    encode_events as _encode_events,
-)
-from ._runs import (
-    event_window as _event_window,
-)
-from ._runs import (
-    paused_deadline as _paused_deadline,
-)
-from ._runs import (
-    run_changes as _run_changes,
-)
-from ._runs import (
-    run_record as _run_record,
+    check_run_id,
+    check_statuses,
+    decode_object,
+    decode_objects,
+    encode_events,
+    event_window,
+    paused_deadline,
+    run_changes,
+    run_record,
 )
 
 if TYPE_CHECKING:
@@ -215,7 +195,7 @@ _LOAD_PAUSED = "SELECT state FROM paused_turns WHERE conversation_id = ?1 AND tu
 _TAKE_PAUSED = "DELETE FROM paused_turns WHERE conversation_id = ?1 AND turn_id = ?2 RETURNING state"
 _PAUSED_IDS = "SELECT turn_id FROM paused_turns WHERE conversation_id = ?1 ORDER BY turn_id"
 
-_ACTIVE = ", ".join(f"'{status}'" for status in sorted(_ACTIVE_RUN_STATUSES))
+_ACTIVE = ", ".join(f"'{status}'" for status in sorted(ACTIVE_RUN_STATUSES))
 _CREATE_RUN = (
     "INSERT INTO runs (id, record, status, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING RETURNING 1"
 )
@@ -364,7 +344,7 @@ class SQLiteConversationStore(ConversationStore, RunLog):
 
     async def save_paused(self, conversation_id: str, turn_id: str, state: Mapping[str, Any]) -> None:
         text = _encode(dict(state))  # JSON-checked before anything is written
-        deadline = _paused_deadline(state)
+        deadline = paused_deadline(state)
         expires_at = None if deadline is None else deadline - PAUSED_GRACE
         now = self._clock()
 
@@ -398,8 +378,8 @@ class SQLiteConversationStore(ConversationStore, RunLog):
     # -- runs ----------------------------------------------------------------------------------------------------
 
     async def create_run(self, run_id: str, record: Mapping[str, Any]) -> None:
-        _check_run_id(run_id)
-        status, text = _run_record(record)
+        check_run_id(run_id)
+        status, text = run_record(record)
         now = self._clock()
         retention = RUN_TTL if self.ttl is None else self.ttl
 
@@ -418,20 +398,20 @@ class SQLiteConversationStore(ConversationStore, RunLog):
     async def load_run(self, run_id: str) -> dict[str, Any] | None:
         link = self._links.get(asyncio.get_running_loop()) or await self._connect()
         rows = list(await link.reader.execute_fetchall(_LOAD_RUN, (run_id,)))
-        return _decode_object(rows[0][0]) if rows else None
+        return decode_object(rows[0][0]) if rows else None
 
     async def update_run(
         self, run_id: str, changes: Mapping[str, Any], *, statuses: Sequence[str] | None = None
     ) -> dict[str, Any] | None:
-        wanted = _check_statuses(statuses)
-        new = _run_changes(changes)
+        wanted = check_statuses(statuses)
+        new = run_changes(changes)
 
         async def work(db: aiosqlite.Connection) -> dict[str, Any] | None:
             rows = list(await db.execute_fetchall(_READ_RUN, (run_id,)))
             if not rows:
                 return None
             status, text = rows[0]
-            record = _decode_object(text)
+            record = decode_object(text)
             if new and (wanted is None or status in wanted):
                 record.update(new)
                 await db.execute(_WRITE_RUN, (run_id, _encode(record), record["status"]))
@@ -440,7 +420,7 @@ class SQLiteConversationStore(ConversationStore, RunLog):
         return await self._transaction(work)
 
     async def add_events(self, run_id: str, events: Sequence[Mapping[str, Any]]) -> int:
-        encoded = _encode_events(events)
+        encoded = encode_events(events)
 
         async def work(db: aiosqlite.Connection) -> int:
             ((exists, start),) = await db.execute_fetchall(_NEXT_SEQ, (run_id,))
@@ -452,15 +432,15 @@ class SQLiteConversationStore(ConversationStore, RunLog):
         return await self._transaction(work)
 
     async def events(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[dict[str, Any]]:
-        start, stop = _event_window(after, limit)
+        start, stop = event_window(after, limit)
         if stop <= start:
             return []
         link = self._links.get(asyncio.get_running_loop()) or await self._connect()
         rows = await link.reader.execute_fetchall(_EVENTS, (run_id, start, stop - start))
-        return _decode_objects(text for (text,) in rows)
+        return decode_objects(text for (text,) in rows)
 
     async def run_ids(self, *, statuses: Sequence[str]) -> list[str]:
-        wanted = sorted(_check_statuses(statuses) or ())
+        wanted = sorted(check_statuses(statuses) or ())
         if not wanted:
             return []
         link = self._links.get(asyncio.get_running_loop()) or await self._connect()
