@@ -111,6 +111,9 @@ async def test_a_completed_response_cannot_be_cancelled_and_bad_requests_are_ref
             await client.responses.create(model="default", input="x", background=True, store=False)
         with pytest.raises(openai.NotFoundError):
             await client.responses.cancel("resp_" + "0" * 32)
+        await client.responses.delete(response.id)
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.retrieve(response.id)
 
 
 async def test_only_the_key_that_created_it_sees_a_background_response() -> None:

@@ -242,7 +242,7 @@ def parse_after(value: str | None) -> int:
     except ValueError:
         raise bad_request("starting_after must be a whole number", "starting_after", "invalid_value") from None
     if after < -1:
-        raise bad_request("starting_after must be >= 0", "starting_after", "invalid_value")
+        raise bad_request("starting_after must be >= -1", "starting_after", "invalid_value")
     return after
 
 

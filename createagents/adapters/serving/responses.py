@@ -462,6 +462,12 @@ class Responses:
     async def delete(self, request: web.Request) -> web.Response:
         response_id = request.match_info["id"]
         owner = owner_of(request)
+        found = await self.background.find(response_id, owner or "")
+        if found is not None:
+            runs, run = found
+            if run.get("status") in ("queued", "in_progress"):
+                raise bad_request("Cancel a background response before deleting it.", code="response_in_progress")
+            await runs.log.delete_run(response_id)
         if check_response_id(response_id):
             for _, store in self.state.stores():
                 record = _Record.read(await store.load(record_id(response_id)))
