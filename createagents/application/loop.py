@@ -259,7 +259,7 @@ async def _plan(spec: AgentSpec, calls: list[ToolCall]) -> Settled:
             continue
         pending = PendingCall(call=call, kind=kind)
         if kind == "approval" and spec.approver is not None:
-            decision = await _ask_approver(spec.approver, pending)
+            decision = await ask_approver(spec.approver, pending)
             if decision is not None:
                 settled.plan[i] = decision
                 continue
@@ -267,8 +267,8 @@ async def _plan(spec: AgentSpec, calls: list[ToolCall]) -> Settled:
     return settled
 
 
-async def _ask_approver(approver: Approver, pending: PendingCall) -> Decision | None:
-    """The approver's decision; one that fails or answers nonsense leaves the call to a person."""
+async def ask_approver(approver: Approver, pending: PendingCall) -> Decision | None:
+    """The approver's decision; None (a person decides) when it fails or answers anything but a decision."""
     try:
         decision = approver(pending)
         if inspect.isawaitable(decision):

@@ -11,15 +11,13 @@ approval, so a call that needs one is refused, and the model reads why.
 from __future__ import annotations
 
 import asyncio
-import inspect
-import logging
 import time
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from ...application.loop import Approver
+from ...application.loop import Approver, ask_approver
 from ...application.reply import Reply
 from ...domain.events import ModelCallFinished, RunFinished, RunPaused, TextDelta, ToolCallStarted
 from ...domain.messages import Usage
@@ -41,8 +39,6 @@ from .errors import bad_request
 from .parsing import ChatCall, chat_call
 from .sse import DONE, ChatChunks, chat_usage, error_event, quote
 from .state import ServerState
-
-log = logging.getLogger("createagents.server")
 
 APPROVAL_REFUSED = (
     "this call needs approval, which Chat Completions cannot ask for; use the Responses API (POST /v1/responses)"
@@ -176,14 +172,8 @@ def refusing(agent: ServedAgent) -> Approver:
         return lambda pending: Deny(APPROVAL_REFUSED)
 
     async def refuse(pending: PendingCall) -> Decision:
-        decision: object = None
-        try:
-            decision = own(pending)
-            if inspect.isawaitable(decision):
-                decision = await decision
-        except Exception:
-            log.exception("the agent's approver failed on %s (%s); refusing the call", pending.name, pending.id)
-        return decision if isinstance(decision, bool | Deny) else Deny(APPROVAL_REFUSED)
+        decision = await ask_approver(own, pending)
+        return Deny(APPROVAL_REFUSED) if decision is None else decision
 
     return refuse
 
