@@ -9,9 +9,9 @@ is; `v` lets a later version read it, or refuse what a newer one wrote.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from ..domain.codec import message_from_dict, message_to_dict, messages_from_dicts, messages_to_dicts
 from ..domain.errors import ApprovalExpiredError, InvalidDecisionsError, ResumeError
@@ -156,32 +156,62 @@ def check_expiry(state: Mapping[str, Any], now: float | None = None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One way decisions fail a paused turn; each caller words it in its own terms (Python, or wire items)."""
+
+    kind: Literal["unknown_approval", "approval_for_client", "unknown_output", "output_for_approval", "missing"]
+    call_id: str
+    pending: PendingCall | None = None
+
+
+def decision_problems(
+    pending: Sequence[PendingCall], approvals: Mapping[str, Decision], outputs: Mapping[str, Any]
+) -> list[Problem]:
+    """What keeps the decisions from answering each pending call once, in the right kind: approvals, outputs, gaps."""
+    by_id = {p.id: p for p in pending}
+    problems: list[Problem] = []
+    for call_id in approvals:
+        p = by_id.get(call_id)
+        if p is None:
+            problems.append(Problem("unknown_approval", call_id))
+        elif p.kind != "approval":
+            problems.append(Problem("approval_for_client", call_id, p))
+    for call_id in outputs:
+        p = by_id.get(call_id)
+        if p is None:
+            problems.append(Problem("unknown_output", call_id))
+        elif p.kind != "client":
+            problems.append(Problem("output_for_approval", call_id, p))
+    problems.extend(Problem("missing", p.id, p) for p in pending if p.id not in approvals and p.id not in outputs)
+    return problems
+
+
 def check_decisions(state: Mapping[str, Any], approvals: Mapping[str, Decision], outputs: Mapping[str, Any]) -> None:
     """`InvalidDecisionsError` unless the decisions answer each pending call, once, in the right kind."""
     _check_version(state)
-    pending = {p.id: p for p in pending_of(state)}
-    problems: list[str] = []
-    for call_id in approvals:
-        p = pending.get(call_id)
-        if p is None:
-            problems.append(f"{call_id!r} is not a call waiting for approval in this turn")
-        elif p.kind != "approval":
-            problems.append(f"{call_id!r} is a client tool call ({p.name}): send its output in outputs")
-    for call_id in outputs:
-        p = pending.get(call_id)
-        if p is None:
-            problems.append(f"{call_id!r} is not a client tool call waiting in this turn")
-        elif p.kind != "client":
-            problems.append(f"{call_id!r} needs an approval ({p.name}), not an output: send it in approvals")
-    for call_id, p in pending.items():
-        if call_id not in approvals and call_id not in outputs:
-            where = "approvals" if p.kind == "approval" else "outputs"
-            problems.append(f"{call_id!r} ({p.name}) has no decision: add it to {where}")
+    pending = pending_of(state)
+    problems = [_worded(problem) for problem in decision_problems(pending, approvals, outputs)]
     if problems:
-        waiting = ", ".join(f"{p.id} ({p.name}, {p.kind})" for p in pending.values()) or "none"
+        waiting = ", ".join(f"{p.id} ({p.name}, {p.kind})" for p in pending) or "none"
         raise InvalidDecisionsError(
             "the decisions do not answer the paused turn: " + "; ".join(problems) + f". It waits for: {waiting}"
         )
+
+
+def _worded(problem: Problem) -> str:
+    call_id, p = problem.call_id, problem.pending
+    name = p.name if p is not None else ""
+    if problem.kind == "unknown_approval":
+        return f"{call_id!r} is not a call waiting for approval in this turn"
+    if problem.kind == "approval_for_client":
+        return f"{call_id!r} is a client tool call ({name}): send its output in outputs"
+    if problem.kind == "unknown_output":
+        return f"{call_id!r} is not a client tool call waiting in this turn"
+    if problem.kind == "output_for_approval":
+        return f"{call_id!r} needs an approval ({name}), not an output: send it in approvals"
+    where = "approvals" if p is not None and p.kind == "approval" else "outputs"
+    return f"{call_id!r} ({name}) has no decision: add it to {where}"
 
 
 def _check_version(state: Mapping[str, Any]) -> None:

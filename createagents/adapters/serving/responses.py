@@ -40,7 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from ...application.background import BackgroundRuns
-from ...application.pausing import check_decisions, check_expiry, pending_of
+from ...application.pausing import Problem, check_decisions, check_expiry, decision_problems, pending_of
 from ...application.reply import Reply
 from ...domain.errors import InvalidDecisionsError, ResumeError
 from ...domain.events import RunEvent, RunFinished, RunPaused, TextDelta, ToolCallStarted
@@ -607,24 +607,23 @@ async def _check(
 def _problems(
     pending: tuple[PendingCall, ...], approvals: Mapping[str, Decision], outputs: Mapping[str, Any]
 ) -> list[str]:
-    by_id = {p.id: p for p in pending}
-    problems = []
-    for call_id in approvals:
-        p = by_id.get(call_id)
-        if p is None:
-            problems.append(f"{APPROVAL_PREFIX}{call_id} is not an approval request it waits for")
-        elif p.kind != "approval":
-            problems.append(f"{call_id} ({p.name}) is a function_call: answer it with a function_call_output")
-    for call_id in outputs:
-        p = by_id.get(call_id)
-        if p is None:
-            problems.append(f"{call_id} is not a function_call it waits for")
-        elif p.kind != "client":
-            problems.append(f"{APPROVAL_PREFIX}{call_id} ({p.name}) needs an mcp_approval_response, not an output")
-    problems.extend(
-        f"{_wire_id(p)} ({p.name}) has no answer" for p in pending if p.id not in approvals and p.id not in outputs
-    )
-    return problems
+    """`decision_problems` in the items a client sends."""
+    return [_worded(problem) for problem in decision_problems(pending, approvals, outputs)]
+
+
+def _worded(problem: Problem) -> str:
+    call_id, p = problem.call_id, problem.pending
+    name = p.name if p is not None else ""
+    if problem.kind == "unknown_approval":
+        return f"{APPROVAL_PREFIX}{call_id} is not an approval request it waits for"
+    if problem.kind == "approval_for_client":
+        return f"{call_id} ({name}) is a function_call: answer it with a function_call_output"
+    if problem.kind == "unknown_output":
+        return f"{call_id} is not a function_call it waits for"
+    if problem.kind == "output_for_approval":
+        return f"{APPROVAL_PREFIX}{call_id} ({name}) needs an mcp_approval_response, not an output"
+    assert p is not None  # a missing answer names the call it is missing for
+    return f"{_wire_id(p)} ({name}) has no answer"
 
 
 def _wire_id(pending: PendingCall) -> str:
