@@ -224,8 +224,6 @@ class CreateAgent:
         if message is None and not (history and isinstance(history[-1], ToolMessage)):
             raise ConfigurationError("ask(None) goes on from tool results: the history must end with a ToolMessage")
         scope = Stateless(history) if history else self._stateless
-        if isinstance(approver, Unset):
-            return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools)
         return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools, approver)
 
     async def chat_many(

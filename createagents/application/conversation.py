@@ -16,7 +16,7 @@ from ..domain.messages import Message, UserMessage
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
 from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn
-from .pausing import check_decisions, check_expiry
+from .pausing import check_decisions, check_expiry, pending_of
 from .ports import ConversationStore
 from .reply import EventHandler, Reply
 from .tools import ClientTool
@@ -309,8 +309,6 @@ class Conversation:
 
     async def paused(self) -> list[Paused]:
         """This conversation's paused turns, in turn id order (each with what it waits for)."""
-        from .pausing import pending_of
-
         store = self._runtime.store
         found = []
         for turn_id in await store.paused_ids(self.id):
