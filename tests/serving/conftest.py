@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,8 +12,9 @@ import aiohttp
 import pytest
 from openai import AsyncOpenAI
 
-from createagents import CreateAgent
+from createagents import AssistantMessage, CreateAgent, ToolCall, ToolMessage, UserMessage, tool
 from createagents.serving import serve
+from createagents.testing import FunctionModel
 from tests.fakes.openai_server import FakeOpenAIServer
 
 KEY = "sk-server-key-0123456789"
@@ -77,3 +79,41 @@ async def sse_events(response: aiohttp.ClientResponse) -> list[str]:
     """The data lines of an event stream, in order."""
     body = (await response.read()).decode()
     return [line[len("data: ") :] for line in body.split("\n") if line.startswith("data: ")]
+
+
+class Bench:
+    """A scripted agent with an auto tool (`add`) and one that needs approval (`delete_file`).
+
+    A user message gets `calls` (with `text`); tool results get them back, in
+    order. `ran` records what ran, `seen` the messages and `tools_seen` the
+    tool names of each model call.
+    """
+
+    def __init__(self, calls: list[ToolCall], text: str = "", **agent_options: Any) -> None:
+        self.ran: list[str] = []
+        self.seen: list[list[Any]] = []
+        self.tools_seen: list[list[str]] = []
+
+        def add(a: int, b: int) -> int:
+            """Add two integers."""
+            self.ran.append("add")
+            return a + b
+
+        @tool(requires_approval=True)
+        def delete_file(path: str) -> str:
+            """Delete a file."""
+            self.ran.append(f"delete {path}")
+            return f"deleted {path}"
+
+        def script(messages: list[Any], tools: list[Any]) -> Any:
+            self.seen.append(list(messages))
+            self.tools_seen.append([t.name for t in tools])
+            if isinstance(messages[-1], UserMessage):
+                return AssistantMessage(content=text, tool_calls=tuple(calls))
+            return "results: " + " | ".join(m.content for m in messages if isinstance(m, ToolMessage))
+
+        self.agent = CreateAgent(provider=FunctionModel(script), tools=[add, delete_file], **agent_options)
+
+
+def call(call_id: str, name: str, **arguments: Any) -> ToolCall:
+    return ToolCall(id=call_id, name=name, arguments=json.dumps(arguments))

@@ -15,11 +15,11 @@ from typing import Any
 import openai
 import pytest
 
-from createagents import AssistantMessage, CreateAgent, ToolCall, ToolMessage, Usage, UserMessage, tool
+from createagents import CreateAgent, ToolMessage, Usage, UserMessage, tool
 from createagents.domain.events import ResponseDone, ToolCallReady
 from createagents.testing import FunctionModel
 
-from .conftest import OTHER_KEY, running
+from .conftest import OTHER_KEY, Bench, call, running
 
 WHERE: Any = {
     "type": "function",
@@ -28,37 +28,6 @@ WHERE: Any = {
     "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
     "strict": False,
 }
-
-
-class Bench:
-    """An agent with an auto tool (`add`), one that needs approval (`delete_file`), and a record of what ran."""
-
-    def __init__(self, calls: list[ToolCall], text: str = "", **agent_options: Any) -> None:
-        self.ran: list[str] = []
-        self.seen: list[list[Any]] = []
-
-        def add(a: int, b: int) -> int:
-            """Add two integers."""
-            self.ran.append("add")
-            return a + b
-
-        @tool(requires_approval=True)
-        def delete_file(path: str) -> str:
-            """Delete a file."""
-            self.ran.append(f"delete {path}")
-            return f"deleted {path}"
-
-        def script(messages: list[Any], tools: list[Any]) -> Any:
-            self.seen.append(list(messages))
-            if isinstance(messages[-1], UserMessage):
-                return AssistantMessage(content=text, tool_calls=tuple(calls))
-            return "results: " + " | ".join(m.content for m in messages if isinstance(m, ToolMessage))
-
-        self.agent = CreateAgent(provider=FunctionModel(script), tools=[add, delete_file], **agent_options)
-
-
-def call(call_id: str, name: str, **arguments: Any) -> ToolCall:
-    return ToolCall(id=call_id, name=name, arguments=json.dumps(arguments))
 
 
 def approve(request_id: str, approve: bool = True, reason: str | None = None) -> Any:

@@ -9,10 +9,9 @@ import aiohttp
 import openai
 import pytest
 
-from createagents import AssistantMessage, CreateAgent, ToolCall, ToolMessage, UserMessage, tool
-from createagents.testing import FunctionModel
+from createagents import AssistantMessage, ToolMessage
 
-from .conftest import KEY, running
+from .conftest import KEY, Bench, call, running
 
 LOCATION_SCHEMA = {"type": "object", "properties": {"precision": {"type": "string"}}, "required": ["precision"]}
 CHAT_TOOL: Any = {
@@ -27,39 +26,6 @@ RESPONSES_TOOL: Any = {
     "strict": False,
 }
 REFUSAL = "this call needs approval, which Chat Completions cannot ask for; use the Responses API (POST /v1/responses)"
-
-
-class Bench:
-    """A scripted agent: a user message gets `calls` (with `text`); tool results get them back, in order."""
-
-    def __init__(self, calls: list[ToolCall], text: str = "") -> None:
-        self.ran: list[str] = []
-        self.seen: list[list[Any]] = []
-        self.tools_seen: list[list[str]] = []
-
-        def add(a: int, b: int) -> int:
-            """Add two integers."""
-            self.ran.append("add")
-            return a + b
-
-        @tool(requires_approval=True)
-        def delete_file(path: str) -> str:
-            """Delete a file."""
-            self.ran.append(f"delete {path}")
-            return f"deleted {path}"
-
-        def script(messages: list[Any], tools: list[Any]) -> Any:
-            self.seen.append(list(messages))
-            self.tools_seen.append([t.name for t in tools])
-            if isinstance(messages[-1], UserMessage):
-                return AssistantMessage(content=text, tool_calls=tuple(calls))
-            return "results: " + " | ".join(m.content for m in messages if isinstance(m, ToolMessage))
-
-        self.agent = CreateAgent(provider=FunctionModel(script), tools=[add, delete_file])
-
-
-def call(call_id: str, name: str, **arguments: Any) -> ToolCall:
-    return ToolCall(id=call_id, name=name, arguments=json.dumps(arguments))
 
 
 # -- Responses -----------------------------------------------------------------------
