@@ -15,9 +15,9 @@ from typing import Any
 import openai
 import pytest
 
-from createagents import CreateAgent, Message, ToolSpec
+from createagents import CreateAgent, InMemoryConversationStore, Message, ToolSpec
 from createagents.testing import FunctionModel
-from tests.serving.conftest import KEY, OTHER_KEY, running
+from tests.serving.conftest import KEY, OTHER_KEY, Bench, call, running
 
 STORY = " ".join(f"word{i}" for i in range(40))
 
@@ -204,3 +204,28 @@ async def test_a_run_whose_server_was_killed_is_marked_incomplete_on_restart(tmp
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(15)
+
+
+async def test_a_background_response_is_usable_as_previous_response_the_moment_it_completes() -> None:
+    class SlowRecords(InMemoryConversationStore):
+        async def append(self, conversation_id: str, messages: Any) -> None:
+            if conversation_id.endswith(":meta"):  # the response's record: written last, and slowly here
+                await asyncio.sleep(0.3)
+            await super().append(conversation_id, messages)
+
+    bench = Bench([call("c1", "delete_file", path="/tmp/x")], text="Deleting.", store=SlowRecords())
+    async with running(bench.agent) as server:
+        client = server.client()
+        response = await client.responses.create(model="default", input="delete /tmp/x", background=True)
+        stream = await client.responses.retrieve(response.id, stream=True)
+        events = [e async for e in stream]
+        assert events[-1].type == "response.completed"
+        request = events[-1].response.output[-1]  # type: ignore[union-attr]
+        assert request.type == "mcp_approval_request" and bench.ran == []
+        # at once, as a client does on seeing response.completed: the paused turn is already saved
+        answered = await client.responses.create(
+            model="default",
+            previous_response_id=response.id,
+            input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}],
+        )
+        assert answered.output_text == "results: deleted /tmp/x" and bench.ran == ["delete /tmp/x"]

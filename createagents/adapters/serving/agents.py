@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ...application.loop import Approver
 from ...application.ports import ConversationStore
-from ...application.reply import Reply
+from ...application.reply import EventHandler, Reply
 from ...application.tools import ClientTool
 from ...domain.errors import ConfigurationError
 from ...domain.messages import Message
@@ -18,7 +18,12 @@ class ChatTarget(Protocol):
     """A named conversation: turns append to its one head; a paused turn waits in its store."""
 
     def chat(
-        self, message: str, *, config: Mapping[str, Any] | None = None, client_tools: Sequence[ClientTool] = ...
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = ...,
     ) -> Reply: ...
 
     def resume(
@@ -27,6 +32,7 @@ class ChatTarget(Protocol):
         *,
         approvals: Mapping[str, Decision] | None = None,
         outputs: Mapping[str, Any] | None = None,
+        handler: EventHandler | None = None,
     ) -> Reply: ...
 
     async def paused(self) -> list[Paused]: ...
@@ -44,6 +50,7 @@ class ServedAgent(Protocol):
         self,
         message: str | None,
         *,
+        handler: EventHandler | None = None,
         history: Sequence[Message] = ...,
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = ...,
@@ -56,6 +63,7 @@ class ServedAgent(Protocol):
         *,
         approvals: Mapping[str, Decision] | None = None,
         outputs: Mapping[str, Any] | None = None,
+        handler: EventHandler | None = None,
     ) -> Reply: ...
 
     def conversation(self, conversation_id: str) -> ChatTarget: ...

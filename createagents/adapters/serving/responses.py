@@ -39,9 +39,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ...application.background import BackgroundRuns
 from ...application.pausing import Problem, check_decisions, check_expiry, decision_problems, pending_of
-from ...application.reply import Reply
+from ...application.reply import EventHandler, Reply
 from ...domain.errors import InvalidDecisionsError, ResumeError
 from ...domain.events import RunEvent, RunFinished, RunPaused, TextDelta, ToolCallStarted
 from ...domain.messages import AssistantMessage, Message, SystemMessage, Usage, UserMessage
@@ -211,6 +210,30 @@ class _Record:
         return self.owner is None or owner is None or hmac.compare_digest(self.owner, owner)
 
 
+class _SaveOnEnd(EventHandler):
+    """Saves a background response (snapshot, paused turn, record) as its turn ends, before the event goes on.
+
+    A reply awaits its handler before it passes an event on, so the run logs
+    `response.completed` only once `previous_response_id` can build on it.
+    A save that fails fails the run.
+    """
+
+    def __init__(self) -> None:
+        self.save: Callable[[Outcome], Awaitable[None]] | None = None
+        self.outcome: Outcome | None = None
+
+    async def on_run_finished(self, event: RunFinished) -> None:
+        await self._ended(event)
+
+    async def on_run_paused(self, event: RunPaused) -> None:
+        await self._ended(event)
+
+    async def _ended(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        if self.save is not None:
+            await self.save(outcome)
+
+
 @dataclass(frozen=True, slots=True)
 class _Turn:
     """How this request runs: its reply, the history its snapshot builds on, and a resumed turn's state."""
@@ -224,7 +247,6 @@ class Responses:
     def __init__(self, state: ServerState, background: BackgroundResponses) -> None:
         self.state = state
         self.background = background
-        self._savers: set[asyncio.Task[None]] = set()
 
     # -- POST /v1/responses ----------------------------------------------------
 
@@ -235,10 +257,11 @@ class Responses:
         owner = owner_of(request)
         check_client_tools(agent, [t.name for t in call.client_tools])
         try:
-            turn = await self._turn(agent, call, owner)
+            saving = _SaveOnEnd() if call.background else None
+            turn = await self._turn(agent, call, owner, saving)
             response = _Response(call)
-            if call.background:
-                return await self._background(request, agent, call, turn, response, owner)
+            if saving is not None:
+                return await self._background(request, agent, call, turn, response, owner, saving)
             if call.stream:
                 return await self._stream(request, agent, call, turn, response, owner)
             outcome, _ = await run_to_end(turn.reply)
@@ -249,19 +272,21 @@ class Responses:
         await _save(agent, call, turn.base, outcome, body, owner)
         return json_response(body)
 
-    async def _turn(self, agent: ServedAgent, call: ResponseCall, owner: str | None) -> _Turn:
-        """The reply this request runs: a new turn, or the paused turn its input answers."""
+    async def _turn(
+        self, agent: ServedAgent, call: ResponseCall, owner: str | None, handler: EventHandler | None = None
+    ) -> _Turn:
+        """The reply this request runs: a new turn, or the paused turn its input answers; `handler` sees it."""
         config = call.config or None
         if call.conversation is not None:
             conversation = call.conversation
             if call.decisions:
-                return await _resume_conversation(agent, call, conversation)
+                return await _resume_conversation(agent, call, conversation, handler)
             message = call.message
             assert message is not None  # parsing: a conversation's input is one user message
             return _Turn(
                 start(
                     lambda: agent.conversation(conversation).chat(
-                        message, config=config, client_tools=call.client_tools
+                        message, config=config, client_tools=call.client_tools, handler=handler
                     )
                 ),
                 [],
@@ -272,7 +297,7 @@ class Responses:
             base, previous = await _previous(agent, call.previous_response_id, owner)
             waiting = await _waiting(agent, call.previous_response_id, previous)
             if call.decisions:
-                return await _resume(agent, call, call.previous_response_id, previous, waiting, base)
+                return await _resume(agent, call, call.previous_response_id, previous, waiting, base, handler)
             if waiting is not None:
                 raise bad_request(
                     f"response {call.previous_response_id} waits for decisions; answer "
@@ -283,7 +308,11 @@ class Responses:
         history: list[Message] = [SystemMessage(content=call.instructions)] if call.instructions else []
         history += base
         history += call.items
-        reply = start(lambda: agent.ask(call.message, history=history, config=config, client_tools=call.client_tools))
+        reply = start(
+            lambda: agent.ask(
+                call.message, history=history, config=config, client_tools=call.client_tools, handler=handler
+            )
+        )
         return _Turn(reply, base)
 
     async def _stream(
@@ -364,10 +393,10 @@ class Responses:
         turn: _Turn,
         response: _Response,
         owner: str | None,
+        saving: _SaveOnEnd,
     ) -> web.StreamResponse:
         """Start the run on the server and answer at once (or stream its log); the run outlives the request."""
         runs = self.background.runs_for(agent.store)
-        ended: list[Outcome] = []
 
         def body(outcome: Outcome | None) -> dict[str, Any]:
             if outcome is None:
@@ -375,55 +404,29 @@ class Responses:
             end = _end(outcome, turn.before)
             return {**response.object(end, message=bool(end.text) or not end.pending), "background": True}
 
-        def encode(event: RunEvent) -> list[dict[str, Any]]:
-            if type(event) is RunFinished or type(event) is RunPaused:
-                ended.append(event)  # type: ignore[arg-type]
-            return encoder(event)
-
         def finish(last: RunEvent | None, error: BaseException | None) -> dict[str, Any]:
-            if ended:
-                return {"response": body(ended[-1])}
+            if saving.outcome is not None:
+                return {"response": body(saving.outcome)}
             if error is not None and not isinstance(error, asyncio.CancelledError):
                 failed = api_error(error).body()["error"]
                 return {"error": {"code": failed["code"] or "server_error", "message": failed["message"]}}
             return {}
 
-        encoder = ResponseEncoder(response.item_id, body)
+        async def save(outcome: Outcome) -> None:
+            await _save(agent, call, turn.base, outcome, body(outcome), owner)
+
+        saving.save = save
         queued = {**response.object(), "status": "queued", "background": True}
         record = await runs.start(
             response.id,
             lambda: turn.reply,
             record={"response": queued, "key_id": owner or ""},
-            encode=encode,
+            encode=ResponseEncoder(response.item_id, body),
             finish=finish,
         )
-        saver = asyncio.create_task(self._save_when_done(runs, response.id, agent, call, turn, ended, owner))
-        self._savers.add(saver)
-        saver.add_done_callback(self._savers.discard)
         if call.stream:
             return await stream_events(request, self.state, runs, response.id, -1)
         return json_response(response_of(record))
-
-    async def _save_when_done(
-        self,
-        runs: BackgroundRuns,
-        response_id: str,
-        agent: ServedAgent,
-        call: ResponseCall,
-        turn: _Turn,
-        ended: list[Outcome],
-        owner: str | None,
-    ) -> None:
-        """The snapshot of a completed background response, so `previous_response_id` can build on it."""
-        try:
-            async for _ in runs.events(response_id):
-                pass
-            if ended:
-                record = await runs.get(response_id)
-                if record.get("status") == "completed":
-                    await _save(agent, call, turn.base, ended[-1], response_of(record), owner)
-        except Exception:
-            _log.exception("saving the background response %s failed", response_id)
 
     async def cancel(self, request: web.Request) -> web.Response:
         response_id = request.match_info["id"]
@@ -514,6 +517,7 @@ async def _resume(
     record: _Record | None,
     waiting: dict[str, Any] | None,
     base: list[Message],
+    handler: EventHandler | None = None,
 ) -> _Turn:
     """Take the previous response's paused turn, once, after checking the decisions against it; then resume it."""
     if waiting is None:
@@ -545,11 +549,13 @@ async def _resume(
         expires_at=float(taken.get("expires_at", 0.0)),
         state=taken,
     )
-    reply = start(lambda: agent.resume(paused, approvals=call.approvals, outputs=call.outputs))
+    reply = start(lambda: agent.resume(paused, approvals=call.approvals, outputs=call.outputs, handler=handler))
     return _Turn(reply, base, taken)
 
 
-async def _resume_conversation(agent: ServedAgent, call: ResponseCall, conversation_id: str) -> _Turn:
+async def _resume_conversation(
+    agent: ServedAgent, call: ResponseCall, conversation_id: str, handler: EventHandler | None = None
+) -> _Turn:
     """Resume the conversation's paused turn that the decisions answer (the one whose pending ids they name)."""
     conversation = agent.conversation(conversation_id)
     named = {*call.approvals, *call.outputs}
@@ -578,7 +584,9 @@ async def _resume_conversation(agent: ServedAgent, call: ResponseCall, conversat
         call,
         f"the paused turn of {conversation_id!r}",
     )
-    reply = start(lambda: conversation.resume(found.id, approvals=call.approvals, outputs=call.outputs))
+    reply = start(
+        lambda: conversation.resume(found.id, approvals=call.approvals, outputs=call.outputs, handler=handler)
+    )
     return _Turn(reply, [], state)
 
 
