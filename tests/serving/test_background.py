@@ -229,3 +229,24 @@ async def test_a_background_response_is_usable_as_previous_response_the_moment_i
             input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}],
         )
         assert answered.output_text == "results: deleted /tmp/x" and bench.ran == ["delete /tmp/x"]
+
+
+async def test_an_answer_whose_run_never_starts_leaves_the_turn_waiting() -> None:
+    class RunsFailToStart(InMemoryConversationStore):
+        async def update_run(self, run_id: str, changes: Any, *, statuses: Any = None) -> Any:
+            if changes.get("status") == "in_progress":
+                raise ConnectionError("the store went away")
+            return await super().update_run(run_id, changes, statuses=statuses)
+
+    bench = Bench([call("c1", "delete_file", path="/tmp/x")], store=RunsFailToStart())
+    answer = [{"type": "mcp_approval_response", "approval_request_id": "mcpr_c1", "approve": True}]
+    async with running(bench.agent) as server:
+        client = server.client()
+        paused = await client.responses.create(model="default", input="delete /tmp/x")
+        background = await client.responses.create(
+            model="default", previous_response_id=paused.id, input=answer, background=True
+        )
+        assert (await wait_for(client, background.id, ("failed",))).status == "failed"  # it never ran
+        assert bench.ran == []
+        answered = await client.responses.create(model="default", previous_response_id=paused.id, input=answer)
+        assert answered.output_text == "results: deleted /tmp/x" and bench.ran == ["delete /tmp/x"]

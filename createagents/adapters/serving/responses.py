@@ -34,7 +34,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aiohttp import web
@@ -42,7 +42,7 @@ from aiohttp import web
 from ...application.pausing import Problem, check_decisions, check_expiry, decision_problems, pending_of
 from ...application.reply import EventHandler, Reply
 from ...domain.errors import InvalidDecisionsError, ResumeError
-from ...domain.events import RunEvent, RunFinished, RunPaused, TextDelta, ToolCallStarted
+from ...domain.events import RunEvent, RunFinished, RunPaused, RunStarted, TextDelta, ToolCallStarted
 from ...domain.messages import AssistantMessage, Message, SystemMessage, Usage, UserMessage
 from ...domain.pending import Decision, Paused, PendingCall
 from .agents import ServedAgent
@@ -210,17 +210,25 @@ class _Record:
         return self.owner is None or owner is None or hmac.compare_digest(self.owner, owner)
 
 
-class _SaveOnEnd(EventHandler):
-    """Saves a background response (snapshot, paused turn, record) as its turn ends, before the event goes on.
+class _Hooks(EventHandler):
+    """What the server does inside a turn's run: claim a paused turn when it starts, save the response as it ends.
 
-    A reply awaits its handler before it passes an event on, so the run logs
-    `response.completed` only once `previous_response_id` can build on it.
-    A save that fails fails the run.
+    A reply awaits its handler before it passes an event on. So a resumed
+    turn is taken from the store (once: a second taker gets 409) only when
+    its run starts, and is not lost when the run never starts (the client
+    left, the server stopped); and a background run logs `response.completed`
+    only once `previous_response_id` can build on it. A failing hook fails
+    the run.
     """
 
     def __init__(self) -> None:
+        self.claim: Callable[[], Awaitable[None]] | None = None
         self.save: Callable[[Outcome], Awaitable[None]] | None = None
         self.outcome: Outcome | None = None
+
+    async def on_run_started(self, event: RunStarted) -> None:
+        if self.claim is not None:
+            await self.claim()
 
     async def on_run_finished(self, event: RunFinished) -> None:
         await self._ended(event)
@@ -236,11 +244,19 @@ class _SaveOnEnd(EventHandler):
 
 @dataclass(frozen=True, slots=True)
 class _Turn:
-    """How this request runs: its reply, the history its snapshot builds on, and a resumed turn's state."""
+    """How this request runs: its reply, the history its snapshot builds on, and a resumed turn's state.
 
-    reply: Reply
+    The reply is made at once, so bad input is refused before anything is
+    sent; `make` makes another, for a background run to make when it starts.
+    """
+
+    make: Callable[[], Reply]
     base: list[Message]
     before: Mapping[str, Any] | None = None  # the paused turn's state when this request resumes it
+    reply: Reply = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reply", start(self.make))
 
 
 class Responses:
@@ -257,11 +273,11 @@ class Responses:
         owner = owner_of(request)
         check_client_tools(agent, [t.name for t in call.client_tools])
         try:
-            saving = _SaveOnEnd() if call.background else None
-            turn = await self._turn(agent, call, owner, saving)
+            hooks = _Hooks()
+            turn = await self._turn(agent, call, owner, hooks)
             response = _Response(call)
-            if saving is not None:
-                return await self._background(request, agent, call, turn, response, owner, saving)
+            if call.background:
+                return await self._background(request, agent, call, turn, response, owner, hooks)
             if call.stream:
                 return await self._stream(request, agent, call, turn, response, owner)
             outcome, _ = await run_to_end(turn.reply)
@@ -272,9 +288,7 @@ class Responses:
         await _save(agent, call, turn.base, outcome, body, owner)
         return json_response(body)
 
-    async def _turn(
-        self, agent: ServedAgent, call: ResponseCall, owner: str | None, handler: EventHandler | None = None
-    ) -> _Turn:
+    async def _turn(self, agent: ServedAgent, call: ResponseCall, owner: str | None, handler: _Hooks) -> _Turn:
         """The reply this request runs: a new turn, or the paused turn its input answers; `handler` sees it."""
         config = call.config or None
         if call.conversation is not None:
@@ -284,10 +298,8 @@ class Responses:
             message = call.message
             assert message is not None  # parsing: a conversation's input is one user message
             return _Turn(
-                start(
-                    lambda: agent.conversation(conversation).chat(
-                        message, config=config, client_tools=call.client_tools, handler=handler
-                    )
+                lambda: agent.conversation(conversation).chat(
+                    message, config=config, client_tools=call.client_tools, handler=handler
                 ),
                 [],
             )
@@ -308,12 +320,12 @@ class Responses:
         history: list[Message] = [SystemMessage(content=call.instructions)] if call.instructions else []
         history += base
         history += call.items
-        reply = start(
+        return _Turn(
             lambda: agent.ask(
                 call.message, history=history, config=config, client_tools=call.client_tools, handler=handler
-            )
+            ),
+            base,
         )
-        return _Turn(reply, base)
 
     async def _stream(
         self,
@@ -393,7 +405,7 @@ class Responses:
         turn: _Turn,
         response: _Response,
         owner: str | None,
-        saving: _SaveOnEnd,
+        hooks: _Hooks,
     ) -> web.StreamResponse:
         """Start the run on the server and answer at once (or stream its log); the run outlives the request."""
         runs = self.background.runs_for(agent.store)
@@ -405,8 +417,8 @@ class Responses:
             return {**response.object(end, message=bool(end.text) or not end.pending), "background": True}
 
         def finish(last: RunEvent | None, error: BaseException | None) -> dict[str, Any]:
-            if saving.outcome is not None:
-                return {"response": body(saving.outcome)}
+            if hooks.outcome is not None:
+                return {"response": body(hooks.outcome)}
             if error is not None and not isinstance(error, asyncio.CancelledError):
                 failed = api_error(error).body()["error"]
                 return {"error": {"code": failed["code"] or "server_error", "message": failed["message"]}}
@@ -415,11 +427,12 @@ class Responses:
         async def save(outcome: Outcome) -> None:
             await _save(agent, call, turn.base, outcome, body(outcome), owner)
 
-        saving.save = save
+        hooks.save = save
         queued = {**response.object(), "status": "queued", "background": True}
+        turn.reply.close()  # it showed the input is good; the run makes its own when it starts (if it ever does)
         record = await runs.start(
             response.id,
-            lambda: turn.reply,
+            turn.make,
             record={"response": queued, "key_id": owner or ""},
             encode=ResponseEncoder(response.item_id, body),
             finish=finish,
@@ -517,7 +530,7 @@ async def _resume(
     record: _Record | None,
     waiting: dict[str, Any] | None,
     base: list[Message],
-    handler: EventHandler | None = None,
+    handler: _Hooks,
 ) -> _Turn:
     """Take the previous response's paused turn, once, after checking the decisions against it; then resume it."""
     if waiting is None:
@@ -539,18 +552,22 @@ async def _resume(
         raise _already_resumed(response_id)
     store, key = agent.store, snapshot_id(response_id)
     await _check(lambda: store.take_paused(key, TURN), waiting, call, f"response {response_id}")
-    taken = await store.take_paused(key, TURN)
-    if taken is None:  # another request took it between our look and our take
-        raise _already_resumed(response_id)
+
+    async def claim() -> None:  # when the run starts: a request that never gets to run leaves the turn waiting
+        if await store.take_paused(key, TURN) is None:  # another request took it since our look
+            raise _already_resumed(response_id)
+
+    handler.claim = claim
     paused = Paused(
         id=TURN,
         conversation_id=None,
-        pending=pending_of(taken),
-        expires_at=float(taken.get("expires_at", 0.0)),
-        state=taken,
+        pending=pending_of(waiting),
+        expires_at=float(waiting.get("expires_at", 0.0)),
+        state=waiting,  # the state is written once per response: what we looked at is what the take removes
     )
-    reply = start(lambda: agent.resume(paused, approvals=call.approvals, outputs=call.outputs, handler=handler))
-    return _Turn(reply, base, taken)
+    return _Turn(
+        lambda: agent.resume(paused, approvals=call.approvals, outputs=call.outputs, handler=handler), base, waiting
+    )
 
 
 async def _resume_conversation(
@@ -584,10 +601,11 @@ async def _resume_conversation(
         call,
         f"the paused turn of {conversation_id!r}",
     )
-    reply = start(
-        lambda: conversation.resume(found.id, approvals=call.approvals, outputs=call.outputs, handler=handler)
+    return _Turn(
+        lambda: conversation.resume(found.id, approvals=call.approvals, outputs=call.outputs, handler=handler),
+        [],
+        state,
     )
-    return _Turn(reply, [], state)
 
 
 async def _check(
