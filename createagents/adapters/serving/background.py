@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -141,7 +142,7 @@ class BackgroundResponses:
                 record = await runs.get(run_id)
             except RunNotFoundError:
                 continue
-            if record.get("key_id", "") != key_id:
+            if not hmac.compare_digest(str(record.get("key_id", "")), key_id):  # as stored responses compare
                 return None
             return runs, record
         return None

@@ -39,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...application.background import ACTIVE
 from ...application.pausing import Problem, check_decisions, check_expiry, decision_problems, pending_of
 from ...application.reply import EventHandler, Reply
 from ...domain.errors import InvalidDecisionsError, ResumeError
@@ -481,7 +482,7 @@ class Responses:
         found = await self.background.find(response_id, owner or "")
         if found is not None:
             runs, run = found
-            if run.get("status") in ("queued", "in_progress"):
+            if run.get("status") in ACTIVE:
                 raise bad_request("Cancel a background response before deleting it.", code="response_in_progress")
             await runs.log.delete_run(response_id)
         if check_response_id(response_id):
