@@ -26,10 +26,11 @@ from .application.ports import ChatModel, ConversationStore, MetricsSink, RunLog
 from .application.reply import Answer, EventHandler, Reply
 from .application.tool_threads import ToolThreads
 from .application.tools import ClientTool, Tool, ToolBox, to_tools
+from .application.toolsets import Toolset
 from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.limits import RunLimits
-from .domain.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from .domain.messages import AssistantMessage, HostedTool, Message, SystemMessage, ToolMessage, UserMessage
 from .domain.metrics import MetricsRecord
 from .domain.pending import Decision, Paused
 from .domain.settings import ModelSettings
@@ -103,7 +104,7 @@ class CreateAgent:
         )
         self.instructions = _instructions(instructions)
         self.settings = ModelSettings.from_mapping(config)
-        self.tools: tuple[Tool | ClientTool, ...] = to_tools(tools, _builtin_tool)
+        self.tools: tuple[Tool | ClientTool | Toolset | HostedTool, ...] = to_tools(tools, _builtin_tool)
         if approver is not None and not callable(approver):
             raise ConfigurationError(f"approver must be a function of the pending call, got {approver!r}")
         if (
@@ -131,6 +132,7 @@ class CreateAgent:
             ),
         )
         self._model.check_settings(self.settings)  # what the provider cannot take fails now, not at the first chat
+        _check_hosted(self._model, self.tools)
         self.model = model or getattr(self._model, "model", None) or "test"
         self.provider = self._model.provider
         threads = ToolThreads(limits.tool_threads)
@@ -387,6 +389,8 @@ class CreateAgent:
                 await self._background.aclose()
             await self._model.aclose()
             await self._runtime.store.aclose()
+            for toolset in self._runtime.spec.toolbox.toolsets:
+                await toolset.aclose()
         finally:
             self._runtime.spec.toolbox.threads.close()
             self._runtime.sync.close()
@@ -397,6 +401,9 @@ class CreateAgent:
             self._runtime.sync.run(self.aclose())
 
     async def __aenter__(self) -> CreateAgent:
+        """Connect the agent's toolsets (MCP servers) now, rather than at the first run."""
+        for toolset in self._runtime.spec.toolbox.toolsets:
+            await toolset.start()
         return self
 
     async def __aexit__(
@@ -438,6 +445,17 @@ def _store(store: ConversationStore | str | None) -> ConversationStore:
     from .stores import store_from_url
 
     return store_from_url(store)
+
+
+def _check_hosted(model: ChatModel, tools: Iterable[object]) -> None:
+    for t in tools:
+        if isinstance(t, HostedTool) and t.type not in model.hosted_tool_types:
+            offered = ", ".join(sorted(model.hosted_tool_types)) or "none"
+            raise ConfigurationError(
+                f"the hosted tool {t.type!r} runs on the provider's side, and {model.provider!r} "
+                f"({type(model).__name__}) does not run it; hosted tools it runs: {offered}"
+                + ("; OpenAI's hosted tools need api='responses'" if model.provider in ("openai", "azure") else "")
+            )
 
 
 def _instructions(instructions: object) -> str | None:

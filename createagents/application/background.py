@@ -44,6 +44,7 @@ from ..domain.errors import (
 )
 from ..domain.events import (
     ApprovalRequested,
+    HostedToolCall,
     ModelCallFinished,
     RunEvent,
     RunFailed,
@@ -118,6 +119,9 @@ def encode_event(event: RunEvent) -> list[dict[str, Any]]:
             out["arguments_delta"] = event.arguments_delta
         case RunStarted():
             out = {"type": event.kind, "run_id": event.run_id, "conversation_id": event.conversation_id}
+        case HostedToolCall():
+            out = {"type": event.kind, "id": event.id, "tool_type": event.type, "status": event.status}
+            out["item"] = event.item
         case ToolCallStarted():
             out = {"type": event.kind, "call": call_dict(event.call)}
         case ToolCallFinished():

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ..domain.errors import MaxTurnsExceededError
 from ..domain.events import (
     ApprovalRequested,
+    HostedToolCall,
     ModelCallFinished,
     ModelEvent,
     ResponseDone,
@@ -85,6 +86,8 @@ class _Round:
             return True
         if type(event) is ToolCallReady:
             self.calls.append(event.call)
+        elif type(event) is HostedToolCall:
+            return True
         elif type(event) is ResponseDone:
             self.done = event
         else:
@@ -107,7 +110,10 @@ class _Round:
 
     def message(self) -> AssistantMessage:
         return AssistantMessage(
-            content="".join(self.text), tool_calls=tuple(self.calls), thinking="".join(self.thinking)
+            content="".join(self.text),
+            tool_calls=tuple(self.calls),
+            thinking="".join(self.thinking),
+            provider_items=self.done.provider_items if self.done is not None else (),
         )
 
 
@@ -156,6 +162,8 @@ async def run_turn(
             else:  # None: go on from the history as it is (after a client's tool results)
                 turn = Progress(run_id=uuid.uuid4().hex, new=[] if start is None else [start], settings=spec.settings)
                 turn.client_tools = [t.spec for t in spec.toolbox.client.values()]
+            if spec.toolbox.toolsets:  # their tools as they are now (an MCP server's list may change)
+                spec = replace(spec, toolbox=await spec.toolbox.resolved())
             new, text, all_calls = turn.new, turn.text, turn.calls
             event: RunEvent = RunStarted(run_id=turn.run_id, conversation_id=conversation_id)
             notify(event)
@@ -172,7 +180,11 @@ async def run_turn(
             while turn.rounds < spec.max_turns:
                 turn.rounds += 1
                 request = ChatRequest(
-                    model=spec.model_name, messages=prefix + new, tools=spec.toolbox.specs, settings=spec.settings
+                    model=spec.model_name,
+                    messages=prefix + new,
+                    tools=spec.toolbox.specs,
+                    settings=spec.settings,
+                    hosted_tools=spec.toolbox.hosted,
                 )
                 round_ = _Round(started=time.perf_counter())
                 parts = round_.text

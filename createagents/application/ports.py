@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.events import ModelEvent, RunEvent
-from ..domain.messages import Message, ToolSpec
+from ..domain.messages import HostedTool, Message, ToolSpec
 from ..domain.metrics import MetricsRecord
 from ..domain.settings import ModelSettings
 
@@ -24,6 +24,7 @@ class ChatRequest:
     messages: Sequence[Message]
     tools: Sequence[ToolSpec] = ()
     settings: ModelSettings = field(default_factory=ModelSettings)
+    hosted_tools: Sequence[HostedTool] = ()  # run by the provider; only a model whose `hosted_tool_types` has them
 
 
 class ChatModel(ABC):
@@ -36,6 +37,7 @@ class ChatModel(ABC):
     """
 
     provider: str = "custom"
+    hosted_tool_types: frozenset[str] = frozenset()  # the provider-side tools it can pass through
 
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:

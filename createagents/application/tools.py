@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import dataclasses
 import datetime
 import enum
@@ -25,13 +26,16 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, overload
 
 from ..domain.errors import ConfigurationError, ToolError, ToolTimeoutError
 from ..domain.events import ToolCallFinished
-from ..domain.messages import ToolCall, ToolSpec
+from ..domain.messages import HostedTool, ToolCall, ToolSpec
 from ..domain.pending import PendingKind
 from .tool_threads import Job, ToolThreads
+
+if TYPE_CHECKING:
+    from .toolsets import Toolset
 
 ApprovalRule: TypeAlias = bool | Callable[[dict[str, Any]], bool | Awaitable[bool]]
 """When a tool needs approval: always, never, or when a predicate over its validated arguments says so."""
@@ -52,6 +56,7 @@ class Tool:
         timeout: float | None = None,
         secret_args: Iterable[str] = (),
         requires_approval: ApprovalRule = False,
+        parameters: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
             raise ConfigurationError(f"a tool must be callable, got {fn!r}")
@@ -78,10 +83,23 @@ class Tool:
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - an object whose __call__ is async
         )
-        self._model = _arguments_model(self.name, fn, arg_docs)
-        schema = _without_titles(self._model.model_json_schema())
-        schema.setdefault("properties", {})
+        if parameters is None:
+            self._model: Any = _arguments_model(self.name, fn, arg_docs)
+            schema = _without_titles(self._model.model_json_schema())
+            schema.setdefault("properties", {})
+        else:  # the schema is given (an MCP server's tool, a 0.3 `BaseTool`): the function validates
+            self._model = None
+            schema = _object_schema(self.name, parameters)
         self.spec = ToolSpec(name=self.name, description=self.description, parameters=schema)
+
+    def renamed(self, name: str) -> Tool:
+        """This tool under another name (two sources offered the same one); the function is shared."""
+        if not _NAME.fullmatch(name):
+            raise ConfigurationError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        clone = copy.copy(self)
+        clone.name = name
+        clone.spec = dataclasses.replace(self.spec, name=name)
+        return clone
 
     def __repr__(self) -> str:
         return f"Tool(name={self.name!r})"
@@ -96,6 +114,8 @@ class Tool:
 
     def bind(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments for the function, validated (and coerced) by the schema."""
+        if self._model is None:
+            return dict(arguments)
         validated = self._model.model_validate(arguments)
         return {k: getattr(validated, k) for k in type(validated).model_fields}
 
@@ -231,9 +251,11 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-def to_tool(obj: object) -> Tool | ClientTool:
+def to_tool(obj: object) -> Tool | ClientTool | Toolset | HostedTool:
     """Normalise what a user passes in `tools=[...]`."""
-    if isinstance(obj, Tool | ClientTool):
+    from .toolsets import Toolset
+
+    if isinstance(obj, Tool | ClientTool | Toolset | HostedTool):
         return obj
     if isinstance(obj, BaseTool):
         return obj.as_tool()
@@ -246,7 +268,9 @@ def to_tool(obj: object) -> Tool | ClientTool:
     )
 
 
-def to_tools(objs: Iterable[object] | None, builtin: Callable[[str], Tool]) -> tuple[Tool | ClientTool, ...]:
+def to_tools(
+    objs: Iterable[object] | None, builtin: Callable[[str], Tool]
+) -> tuple[Tool | ClientTool | Toolset | HostedTool, ...]:
     """Normalise a user's `tools=[...]`; `builtin` resolves the names of built-in tools."""
     if objs is None:
         return ()
@@ -264,16 +288,26 @@ class ToolBox:
 
     def __init__(
         self,
-        tools: Iterable[Tool | ClientTool],
+        tools: Iterable[Tool | ClientTool | Toolset | HostedTool],
         *,
         default_timeout: float,
         threads: ToolThreads | None = None,
         require_approval: bool | Iterable[str] = False,
     ) -> None:
+        from .toolsets import Toolset
+
         self.tools: dict[str, Tool] = {}
         self.client: dict[str, ClientTool] = {}
+        toolsets: list[Toolset] = []
+        hosted: list[HostedTool] = []
         specs = []
         for t in tools:
+            if isinstance(t, Toolset):
+                toolsets.append(t)
+                continue
+            if isinstance(t, HostedTool):
+                hosted.append(t)
+                continue
             if t.name in self.tools or t.name in self.client:
                 raise ConfigurationError(f"two tools are named {t.name!r}; tool names must be unique")
             if isinstance(t, ClientTool):
@@ -282,9 +316,43 @@ class ToolBox:
                 self.tools[t.name] = t
             specs.append(t.spec)
         self.specs = tuple(specs)
+        self.toolsets = tuple(toolsets)
+        self.hosted = tuple(hosted)  # run by the provider: passed through to it, never called here
         self.default_timeout = default_timeout
         self.threads = threads or ToolThreads()
-        self.approve_all, self.approve_names = _approval_policy(require_approval, self.tools)
+        # a toolset's tools are known only when it is listed: names may be theirs
+        self.approve_all, self.approve_names = _approval_policy(require_approval, self.tools, bool(toolsets))
+        self._listed: tuple[tuple[int, ...], ToolBox] | None = None
+
+    async def resolved(self) -> ToolBox:
+        """This toolbox with its toolsets' current tools in it (itself when it has none), for one run.
+
+        A listed tool whose name is taken gets its toolset's prefix
+        (`files_read`); a name still taken then is a `ConfigurationError`.
+        """
+        if not self.toolsets:
+            return self
+        listed = [(ts, await ts.list_tools()) for ts in self.toolsets]
+        key = tuple(id(t) for _, ts_tools in listed for t in ts_tools)
+        cached = self._listed
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        merged: list[Tool | ClientTool | HostedTool] = [*self.tools.values(), *self.client.values(), *self.hosted]
+        taken = {t.name for t in merged if not isinstance(t, HostedTool)}
+        for ts, ts_tools in listed:
+            for t in ts_tools:
+                if t.name in taken:
+                    t = t.renamed(f"{ts.prefix}_{t.name}"[:64])
+                    if t.name in taken:
+                        raise ConfigurationError(
+                            f"two tools are named {t.name!r}, even with the toolset's prefix; give it another prefix"
+                        )
+                taken.add(t.name)
+                merged.append(t)
+        box = ToolBox(merged, default_timeout=self.default_timeout, threads=self.threads)
+        box.approve_all, box.approve_names = self.approve_all, self.approve_names
+        self._listed = (key, box)
+        return box
 
     def with_client_tools(self, client: Iterable[ClientTool], *, skip_known: bool = False) -> ToolBox:
         """This toolbox plus `client` tools (a served request's own), sharing the threads; names stay unique.
@@ -296,7 +364,7 @@ class ToolBox:
         if not client:
             return self
         box = ToolBox(
-            [*self.tools.values(), *self.client.values(), *client],
+            [*self.tools.values(), *self.client.values(), *self.toolsets, *self.hosted, *client],
             default_timeout=self.default_timeout,
             threads=self.threads,
         )
@@ -415,7 +483,20 @@ class ToolBox:
             return _error(f"the result of {call.name!r} cannot be written as JSON: {e}", "ToolResultError")
 
 
-def _approval_policy(require: bool | Iterable[str], tools: Mapping[str, Tool]) -> tuple[bool, frozenset[str]]:
+def _object_schema(tool_name: str, parameters: Any) -> dict[str, Any]:
+    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+        raise ConfigurationError(
+            f"tool {tool_name!r}: parameters must be a JSON schema object ({{'type': 'object', ...}}), "
+            f"got {parameters!r}"
+        )
+    schema = {"type": "object", **parameters}
+    schema.setdefault("properties", {})
+    return schema
+
+
+def _approval_policy(
+    require: bool | Iterable[str], tools: Mapping[str, Tool], open_ended: bool = False
+) -> tuple[bool, frozenset[str]]:
     """An agent-wide `require_approval`: every tool (True), none (False), or the named ones."""
     if isinstance(require, bool):
         return require, frozenset()
@@ -423,7 +504,7 @@ def _approval_policy(require: bool | Iterable[str], tools: Mapping[str, Tool]) -
         raise ConfigurationError("require_approval must be True, False or a list of tool names")
     names = frozenset(require)
     unknown = sorted(n for n in names if n not in tools)
-    if unknown:
+    if unknown and not open_ended:
         raise ConfigurationError(
             f"require_approval names {', '.join(map(repr, unknown))}, which are not tools of this agent; "
             f"its tools: {', '.join(tools) or 'none'}"

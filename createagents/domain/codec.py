@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigurationError
-from .messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from .messages import AssistantMessage, Message, ProviderItem, SystemMessage, ToolCall, ToolMessage, UserMessage
 
 FORMAT_VERSION = 1
 
@@ -36,6 +36,8 @@ def message_to_dict(m: Message) -> dict[str, Any]:
                 out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls]
             if m.thinking:
                 out["thinking"] = m.thinking
+            if m.provider_items:
+                out["provider_items"] = [{"api": i.api, "data": i.data} for i in m.provider_items]
         case ToolMessage():
             out.update(tool_call_id=m.tool_call_id, name=m.name, content=m.content)
             if m.is_error:
@@ -64,8 +66,14 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
                 ToolCall(id=_str(c["id"]), name=_str(c["name"]), arguments=_str(c.get("arguments", "{}")))
                 for c in data.get("tool_calls") or ()
             )
+            items = tuple(
+                ProviderItem(api=_str(i["api"]), data=_dict(i["data"])) for i in data.get("provider_items") or ()
+            )
             return AssistantMessage(
-                content=_str(data.get("content", "")), tool_calls=calls, thinking=_str(data.get("thinking", ""))
+                content=_str(data.get("content", "")),
+                tool_calls=calls,
+                thinking=_str(data.get("thinking", "")),
+                provider_items=items,
             )
         if role == "tool":
             return ToolMessage(
@@ -94,4 +102,10 @@ def messages_from_dicts(data: Iterable[Mapping[str, Any]]) -> list[Message]:
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
     return value

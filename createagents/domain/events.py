@@ -8,9 +8,9 @@ the hot path allocates one object per chunk, not two.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
-from .messages import Message, ToolCall, Usage
+from .messages import Message, ProviderItem, ToolCall, Usage
 from .pending import Paused
 
 
@@ -59,10 +59,27 @@ class ResponseDone:
 
     finish_reason: str | None = None
     usage: Usage | None = None
+    provider_items: tuple[ProviderItem, ...] = ()  # kept on the assistant message, sent back next turn
     kind: ClassVar[Literal["response_done"]] = "response_done"
 
 
-ModelEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallDelta | ToolCallReady | ResponseDone
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostedToolCall:
+    """Progress of a tool the provider runs on its side (a web search): shown, never run here.
+
+    `type` is the provider's item type ("web_search_call"), `status` its
+    progress ("in_progress", "searching", "completed", "failed"), and `item`
+    the provider's whole item (the query, the sources, the code) once known.
+    """
+
+    id: str
+    type: str
+    status: str
+    item: dict[str, Any] | None = None
+    kind: ClassVar[Literal["hosted_tool_call"]] = "hosted_tool_call"
+
+
+ModelEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallDelta | ToolCallReady | HostedToolCall | ResponseDone
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +182,7 @@ RunEvent: TypeAlias = (
     | TextDelta
     | ThinkingDelta
     | ToolCallDelta
+    | HostedToolCall
     | ToolCallStarted
     | ToolCallFinished
     | ModelCallFinished

@@ -30,6 +30,26 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostedTool:
+    """A tool the provider runs on its own side (OpenAI's web search, say): passed through, never called here.
+
+    `type` is the provider's tool type ("web_search"); `options` are sent
+    beside it as they are.
+    """
+
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.type
+
+    @property
+    def description(self) -> str:
+        return "a tool the provider runs on its side"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SystemMessage:
     content: str
     role: Literal["system"] = "system"
@@ -42,12 +62,27 @@ class UserMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderItem:
+    """Something one provider API gave with an answer and wants back with the history: opaque elsewhere.
+
+    A reasoning model's encrypted reasoning on OpenAI's Responses API, for
+    one: sent back on the next turn, it keeps the model's chain of thought.
+    `api` names the API it belongs to ("openai-responses"); any other
+    adapter leaves the item out of its requests.
+    """
+
+    api: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssistantMessage:
     """What the model said in one round trip; `thinking` is kept apart from `content`."""
 
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     thinking: str = ""
+    provider_items: tuple[ProviderItem, ...] = ()
     role: Literal["assistant"] = "assistant"
 
 
