@@ -174,6 +174,17 @@ class CreateAgent:
 
     # -- chatting ------------------------------------------------------------
 
+    def as_tool(self, name: str, description: str, *, timeout: float | None = None) -> Tool:
+        """This agent as a tool of another: the model of the other agent hands it a task in words.
+
+        The sub-agent runs its own loop with its own model, tools and metrics,
+        statelessly; its events reach the parent run's observers as
+        `NestedEvent`s, and its failure reaches the parent model as a tool error.
+        """
+        from .application.agent_tool import agent_tool
+
+        return agent_tool(self, name=name, description=description, timeout=timeout)
+
     def conversation(self, conversation_id: str) -> Conversation:
         """An independent history with this agent's settings; the same id gives the same conversation."""
         if not isinstance(conversation_id, str) or not conversation_id:

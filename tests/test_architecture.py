@@ -52,8 +52,10 @@ FACADE = (
     "createagents.__main__",
     "createagents.cli",
     "createagents.serving",
+    "createagents.mcp",
+    "createagents.openai_tools",
 )
-SDKS = ("openai", "ollama", "aiohttp", "httpx", "structlog", "prometheus_client", "opentelemetry")
+SDKS = ("openai", "ollama", "aiohttp", "httpx", "structlog", "prometheus_client", "opentelemetry", "mcp")
 
 
 def test_domain_imports_no_other_layer_and_no_io() -> None:

@@ -46,6 +46,7 @@ from ..domain.events import (
     ApprovalRequested,
     HostedToolCall,
     ModelCallFinished,
+    NestedEvent,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -119,6 +120,9 @@ def encode_event(event: RunEvent) -> list[dict[str, Any]]:
             out["arguments_delta"] = event.arguments_delta
         case RunStarted():
             out = {"type": event.kind, "run_id": event.run_id, "conversation_id": event.conversation_id}
+        case NestedEvent():
+            out = {"type": event.kind, "parent_run_id": event.parent_run_id, "call_id": event.call_id}
+            out.update(agent=event.agent, event=encode_event(event.event)[0])
         case HostedToolCall():
             out = {"type": event.kind, "id": event.id, "tool_type": event.type, "status": event.status}
             out["item"] = event.item

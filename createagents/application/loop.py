@@ -39,6 +39,7 @@ from ..domain.events import (
 from ..domain.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, Usage
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
+from .nesting import ParentRun
 from .pausing import Progress, Settled, pause_state
 from .ports import ChatModel, ChatRequest
 from .tools import ClientTool, ToolBox, encodable, to_text
@@ -173,7 +174,7 @@ async def run_turn(
             if isinstance(start, Resume):  # the paused round: its decisions, then on as if it had not paused
                 settled = Settled.from_state(state)
                 settled.decide(start.approvals, start.outputs)
-                async with aclosing(_settle(spec.toolbox, settled, notify)) as tool_events:
+                async with aclosing(_settle(spec.toolbox, settled, notify, turn.run_id)) as tool_events:
                     async for tool_event in tool_events:
                         yield tool_event
                 new.extend(settled.messages())
@@ -226,7 +227,7 @@ async def run_turn(
                     return
                 all_calls.extend(round_.calls)
                 settled = await _plan(spec, round_.calls)
-                async with aclosing(_settle(spec.toolbox, settled, notify)) as tool_events:
+                async with aclosing(_settle(spec.toolbox, settled, notify, turn.run_id)) as tool_events:
                     async for tool_event in tool_events:
                         yield tool_event
                 if settled.pending:
@@ -294,7 +295,7 @@ async def ask_approver(approver: Approver, pending: PendingCall) -> Decision | N
     return None
 
 
-async def _settle(toolbox: ToolBox, settled: Settled, notify: Notify) -> AsyncGenerator[RunEvent, None]:
+async def _settle(toolbox: ToolBox, settled: Settled, notify: Notify, run_id: str) -> AsyncGenerator[RunEvent, None]:
     """Resolve every call that can be: run the approved ones concurrently, write refusals and client outputs."""
     calls = settled.calls
     runnable = [i for i, step in enumerate(settled.plan) if step is True and i not in settled.results]
@@ -323,7 +324,9 @@ async def _settle(toolbox: ToolBox, settled: Settled, notify: Notify) -> AsyncGe
     if not runnable:
         return
     by_call = {id(calls[i]): i for i in runnable}
-    async with aclosing(toolbox.run_calls([calls[i] for i in runnable])) as finished_calls:
+    tool_calls = [calls[i] for i in runnable]
+    parents = [ParentRun(run_id, call.id, notify) for call in tool_calls]
+    async with aclosing(toolbox.run_calls(tool_calls, parents)) as finished_calls:
         async for finished in finished_calls:
             notify(finished)
             yield finished

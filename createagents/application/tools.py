@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import copy
 import dataclasses
 import datetime
@@ -25,13 +26,14 @@ import math
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, overload
 
 from ..domain.errors import ConfigurationError, ToolError, ToolTimeoutError
 from ..domain.events import ToolCallFinished
 from ..domain.messages import HostedTool, ToolCall, ToolSpec
 from ..domain.pending import PendingKind
+from .nesting import PARENT_RUN, ParentRun
 from .tool_threads import Job, ToolThreads
 
 if TYPE_CHECKING:
@@ -404,13 +406,25 @@ class ToolBox:
             return "approval"
         return "approval" if needed else None
 
-    async def run_calls(self, calls: Iterable[ToolCall]) -> AsyncGenerator[ToolCallFinished, None]:
+    async def run_calls(
+        self, calls: Sequence[ToolCall], parents: Sequence[ParentRun] = ()
+    ) -> AsyncGenerator[ToolCallFinished, None]:
         """Run the calls concurrently, yielding each result as it finishes.
 
-        Stopping the iteration early cancels the calls still running (a sync
-        tool's thread cannot be stopped; its result is dropped).
+        Each call's task knows its `parents` entry (`nesting.parent_run()`),
+        so a tool that runs an agent can report to this run. Stopping the
+        iteration early cancels the calls still running (a sync tool's thread
+        cannot be stopped; its result is dropped).
         """
-        tasks = [asyncio.ensure_future(self._run_one(call)) for call in calls]
+        loop = asyncio.get_running_loop()
+        tasks = []
+        for i, call in enumerate(calls):
+            if i < len(parents):
+                context = contextvars.copy_context()
+                context.run(PARENT_RUN.set, parents[i])
+                tasks.append(loop.create_task(self._run_one(call), context=context))
+            else:
+                tasks.append(loop.create_task(self._run_one(call)))
         try:
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done

@@ -177,6 +177,21 @@ class RunFailed:
     kind: ClassVar[Literal["run_failed"]] = "run_failed"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NestedEvent:
+    """An event of a sub-agent's run that one of this run's tool calls started (`agent.as_tool`).
+
+    `parent_run_id` and `call_id` say which run and call it belongs to;
+    `agent` names the sub-agent; `event` is its own event, as it reported it.
+    """
+
+    parent_run_id: str
+    call_id: str
+    agent: str
+    event: RunEvent
+    kind: ClassVar[Literal["nested_event"]] = "nested_event"
+
+
 RunEvent: TypeAlias = (
     RunStarted
     | TextDelta
@@ -190,4 +205,5 @@ RunEvent: TypeAlias = (
     | RunPaused
     | RunFinished
     | RunFailed
+    | NestedEvent
 )
