@@ -83,7 +83,7 @@ def test_adapters_do_not_import_each_other() -> None:
 
 
 def test_import_createagents_loads_no_provider_sdk() -> None:
-    heavy = ("openai", "ollama", "httpx", "aiohttp", "pydantic", "structlog")
+    heavy = ("openai", "ollama", "httpx", "aiohttp", "pydantic", "structlog", "mcp")
     code = f"import sys, createagents; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
