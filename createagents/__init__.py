@@ -9,6 +9,7 @@ from .application.conversation import Conversation
 from .application.ports import ChatModel, ChatRequest, ConversationStore, MetricsSink, RunObserver
 from .application.reply import Answer, EventHandler, Reply
 from .application.tools import BaseTool, ClientTool, Tool, client_tool, tool
+from .application.toolsets import Toolset
 from .domain.errors import (
     AgentClosedError,
     ApprovalExpiredError,
@@ -35,8 +36,10 @@ from .domain.errors import (
 )
 from .domain.events import (
     ApprovalRequested,
+    HostedToolCall,
     ModelCallFinished,
     ModelEvent,
+    NestedEvent,
     ResponseDone,
     RunEvent,
     RunFailed,
@@ -53,7 +56,9 @@ from .domain.events import (
 from .domain.limits import RunLimits
 from .domain.messages import (
     AssistantMessage,
+    HostedTool,
     Message,
+    ProviderItem,
     SystemMessage,
     ToolCall,
     ToolMessage,
@@ -71,6 +76,11 @@ __version__ = "0.1.0"
 _logging.getLogger("createagents").addHandler(_logging.NullHandler())  # a library is silent unless asked
 
 __all__ = [
+    "HostedTool",
+    "HostedToolCall",
+    "NestedEvent",
+    "ProviderItem",
+    "Toolset",
     "AgentClosedError",
     "Answer",
     "ApprovalExpiredError",

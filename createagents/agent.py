@@ -56,7 +56,10 @@ class CreateAgent:
     `ConfigurationError`. Every other argument is keyword-only. `config` holds
     model settings (see `ModelSettings`); `provider_options` holds what only
     one provider understands (Ollama's `keep_alive`, for one); the numeric
-    limits are checked by `RunLimits`.
+    limits are checked by `RunLimits`. `api` chooses OpenAI's API for
+    "openai" and "azure": "chat" (Chat Completions, the default, which every
+    OpenAI-compatible server speaks) or "responses" (the Responses API:
+    reasoning kept across turns, hosted tools from `createagents.openai_tools`).
 
     Approvals: a tool made with `@tool(requires_approval=...)`, or named by
     `require_approval` (True: every tool), pauses its turn before it runs;
@@ -76,6 +79,7 @@ class CreateAgent:
         base_url: str | None = None,
         api_key: ApiKey | None = None,
         api_version: str | None = None,
+        api: str = "chat",
         timeout: float = _DEFAULTS.timeout,
         max_retries: int = _DEFAULTS.max_retries,
         provider_options: Mapping[str, Any] | None = None,
@@ -128,6 +132,7 @@ class CreateAgent:
                 api_version=api_version,
                 timeout=limits.timeout,
                 max_retries=limits.max_retries,
+                api=api,
                 extra=dict(provider_options or {}),
             ),
         )

@@ -32,15 +32,27 @@ class ProviderOptions:
     api_version: str | None = None
     timeout: float = 600.0
     max_retries: int = 2
+    api: str = "chat"  # which of the provider's APIs: "chat" (Chat Completions) or "responses" (OpenAI, Azure)
     extra: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, see each factory
 
 
 ProviderFactory = Callable[[ProviderOptions], ChatModel]
 
 
+APIS = ("chat", "responses")
+
+
+def _chat_only(provider: str, options: ProviderOptions) -> None:
+    if options.api != "chat":
+        raise ConfigurationError(
+            f"provider {provider!r} has one API, api='chat'; api={options.api!r} is for 'openai' and 'azure'"
+        )
+
+
 def _test(options: ProviderOptions) -> ChatModel:
     from .adapters.offline_models import TestModel
 
+    _chat_only("test", options)
     _allow_extra("test", options, ("text", "delay"))
     return TestModel(**options.extra)
 
@@ -70,6 +82,7 @@ def _openai(options: ProviderOptions) -> ChatModel:
     from .adapters._openai_endpoint import async_token, openai_endpoint
     from .adapters._openai_wire import WireProfile
     from .adapters.openai_chat import OpenAIChatModel
+    from .adapters.openai_responses import OpenAIResponsesModel
 
     _require_model("openai", options)
     _allow_extra("openai", options, ("headers",))
@@ -89,8 +102,10 @@ def _openai(options: ProviderOptions) -> ChatModel:
         organization=env("OPENAI_ORG_ID"),
         project=env("OPENAI_PROJECT_ID"),
         timeout=options.timeout,
+        path="responses" if options.api == "responses" else "chat/completions",
     )
-    return OpenAIChatModel(
+    adapter = OpenAIResponsesModel if options.api == "responses" else OpenAIChatModel
+    return adapter(
         provider="openai",
         profile=profile,
         secrets=_secrets(api_key, base_url),
@@ -103,6 +118,7 @@ def _azure(options: ProviderOptions) -> ChatModel:
     from .adapters._openai_endpoint import async_token, azure_endpoint
     from .adapters._openai_wire import AZURE
     from .adapters.openai_chat import OpenAIChatModel
+    from .adapters.openai_responses import OpenAIResponsesModel
 
     _require_model("azure", options)
     _allow_extra("azure", options, ("headers",))
@@ -125,8 +141,10 @@ def _azure(options: ProviderOptions) -> ChatModel:
         api_version=options.api_version or env("AZURE_OPENAI_API_VERSION"),
         headers=options.extra.get("headers"),
         timeout=options.timeout,
+        path="responses" if options.api == "responses" else "chat/completions",
     )
-    return OpenAIChatModel(
+    adapter = OpenAIResponsesModel if options.api == "responses" else OpenAIChatModel
+    return adapter(
         provider="azure",
         profile=AZURE,
         secrets=_secrets(api_key, resource),
@@ -146,6 +164,7 @@ def _ollama(options: ProviderOptions) -> ChatModel:
     from .adapters.ollama_chat import DEFAULT_HOST, OllamaChatModel, ollama_client
 
     _require_model("ollama", options)
+    _chat_only("ollama", options)
     _allow_extra("ollama", options, ("keep_alive", "headers"))
     host = options.base_url or env("OLLAMA_HOST") or DEFAULT_HOST
     if "://" not in host:
@@ -188,7 +207,11 @@ def provider_names() -> list[str]:
 
 
 def build_model(provider: str | ChatModel, options: ProviderOptions) -> ChatModel:
+    if options.api not in APIS:
+        raise ConfigurationError(f"api must be 'chat' or 'responses', got {options.api!r}")
     if isinstance(provider, ChatModel):
+        if options.api != "chat":
+            raise ConfigurationError("api= chooses a built-in provider's API; a ChatModel object speaks its own")
         return provider
     if not isinstance(provider, str):
         raise ConfigurationError(

@@ -107,7 +107,9 @@ def openai_endpoint(
     organization: str | None,
     project: str | None,
     timeout: float,
+    path: str = "chat/completions",
 ) -> Endpoint:
+    """`path` is the API's: "chat/completions" or "responses"."""
     url, user, password = checked_url(base_url)
     credentials: dict[str, str] = basic_auth(user, password)
     if api_key:
@@ -118,7 +120,7 @@ def openai_endpoint(
         credentials["OpenAI-Project"] = project
     credentials.update(headers or {})
     return Endpoint(
-        url=url.rstrip("/") + "/chat/completions",
+        url=f"{url.rstrip('/')}/{path}",
         timeout=timeout,
         public=public_headers(),
         credentials=credentials,
@@ -134,16 +136,22 @@ def azure_endpoint(
     api_version: str | None,
     headers: Mapping[str, str] | None,
     timeout: float,
+    path: str = "chat/completions",
 ) -> Endpoint:
-    """The v1 endpoint (`{endpoint}/openai/v1/`) by default; the dated deployment path with `api_version`."""
+    """The v1 endpoint (`{endpoint}/openai/v1/`) by default; the dated path with `api_version`.
+
+    Chat Completions' dated path names the deployment in the URL; the
+    Responses API's (`/openai/responses`) takes it as the body's model.
+    """
     url, _, _ = checked_url(endpoint, "the Azure endpoint")
     root = url.rstrip("/")
     credentials = {"api-key": api_key} if api_key else {}
     credentials.update(headers or {})
     if api_version:
         root = root.removesuffix("/openai/v1").removesuffix("/openai")
+        dated = f"{root}/openai/{path}" if path == "responses" else f"{root}/openai/deployments/{{deployment}}/{path}"
         return Endpoint(
-            url=f"{root}/openai/deployments/{{deployment}}/chat/completions",
+            url=dated,
             query={"api-version": api_version},
             timeout=timeout,
             public=public_headers(),
@@ -152,7 +160,7 @@ def azure_endpoint(
         )
     base = root if root.endswith("/openai/v1") else f"{root}/openai/v1"
     return Endpoint(
-        url=f"{base}/chat/completions",
+        url=f"{base}/{path}",
         timeout=timeout,
         public=public_headers(),
         credentials=credentials,

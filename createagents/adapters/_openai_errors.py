@@ -27,6 +27,15 @@ from ._secrets import mask_secrets
 from ._transport import Opened, TransportError
 
 MAX_MESSAGE = 2000  # characters of a provider's error message that we keep
+# An error inside a stream has no status; its code says what the status would have been.
+_CODE_STATUS = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "invalid_prompt": 400,
+    "invalid_request_error": 400,
+    "invalid_api_key": 401,
+    "server_error": 500,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,8 @@ def map_error_body(
     if status is None and (isinstance(code, int) or (isinstance(code, str) and code.isdigit())):
         status = int(code) if 100 <= int(code) <= 599 else None
     code_text = str(code or "").lower()
+    if status is None:
+        status = _CODE_STATUS.get(code_text)
     inner = body.get("innererror")
     kw: dict[str, Any] = {"status_code": status}
     if code_text == "content_filter" or (isinstance(inner, Mapping) and "content_filter_result" in inner):

@@ -16,14 +16,15 @@ from ._transport import MAX_ERROR_BODY, Opened, TransportError, media_type
 
 
 class SdkTransport:
-    """`client.chat.completions` with its streaming raw response, behind the `Transport` protocol.
+    """`client.chat.completions` (or `client.responses`) with its streaming raw response, as a `Transport`.
 
     The client is closed with the transport only when `owns_client` says it was built for it.
     """
 
-    def __init__(self, client: Any, *, owns_client: bool = False) -> None:
+    def __init__(self, client: Any, *, owns_client: bool = False, api: str = "chat") -> None:
         self.client = client
         self.owns_client = owns_client
+        self.api = api  # "chat" (Chat Completions) or "responses"
         self._quiet = client.with_options(max_retries=0)
         self._open: set[SdkOpened] = set()
         self.closed = False
@@ -39,9 +40,14 @@ class SdkTransport:
         try:
             # Everything goes in `extra_body`, which the SDK sends as it is: its recursive
             # transform of typed params costs about a millisecond per request, for no change.
-            context = self._quiet.chat.completions.with_streaming_response.create(
-                model=model, messages=[], stream=True, extra_body=dict(body)
-            )
+            if self.api == "responses":
+                context = self._quiet.responses.with_streaming_response.create(
+                    model=model, stream=True, extra_body=dict(body)
+                )
+            else:
+                context = self._quiet.chat.completions.with_streaming_response.create(
+                    model=model, messages=[], stream=True, extra_body=dict(body)
+                )
             response = await context.__aenter__()
         except openai.APIStatusError as e:  # the SDK raises for a status; the model maps statuses itself
             return SdkOpened(e.response, None, self)

@@ -41,6 +41,12 @@ class WireProfile:
         return COMPATIBLE
 
     def check(self, settings: ModelSettings, provider: str) -> None:
+        for key in RESPONSES_ONLY:
+            if getattr(settings, key) is not None:
+                raise ConfigurationError(
+                    f"setting {key!r} exists only on OpenAI's Responses API; "
+                    f"build the agent with api='responses' (provider {provider!r})"
+                )
         if settings.top_k is not None and not self.allow_top_k:
             raise ConfigurationError(
                 f"setting 'top_k' is not supported by {provider} ({self.name}); "
@@ -70,11 +76,28 @@ class WireProfile:
             params["stop"] = list(s.stop)
         if s.seed is not None:
             params["seed"] = s.seed
-        if s.think is not None and s.think is not False:
-            params["reasoning_effort"] = "medium" if s.think is True else s.think
+        effort = reasoning_effort(s)
+        if effort is not None:
+            params["reasoning_effort"] = effort
+        if s.verbosity is not None:
+            params["verbosity"] = s.verbosity
+        if s.service_tier is not None:
+            params["service_tier"] = s.service_tier
         if s.top_k is not None:
             params["top_k"] = s.top_k  # not an OpenAI parameter; vLLM, llama.cpp and others take it
         return params
+
+
+RESPONSES_ONLY = ("reasoning_summary", "truncation")
+
+
+def reasoning_effort(s: ModelSettings) -> str | None:
+    """`reasoning_effort` as given; else `think` on OpenAI's scale (True: "medium"); None: the model's default."""
+    if s.reasoning_effort is not None:
+        return s.reasoning_effort
+    if s.think is None or s.think is False:
+        return None
+    return "medium" if s.think is True else s.think
 
 
 OPENAI = WireProfile("openai", "max_completion_tokens", allow_top_k=False)

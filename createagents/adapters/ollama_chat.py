@@ -145,6 +145,14 @@ class OllamaChatModel(ChatModel):
         text = mask_secrets(text, self._secrets)
         return text if len(text) <= MAX_ERROR_MESSAGE else text[:MAX_ERROR_MESSAGE] + " [...]"
 
+    def check_settings(self, settings: ModelSettings) -> None:
+        for key in _OPENAI_ONLY:
+            if getattr(settings, key) is not None:
+                raise ConfigurationError(
+                    f"setting {key!r} is OpenAI's; Ollama has no such option "
+                    "(reasoning_effort is translated to Ollama's think level)"
+                )
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         body: dict[str, Any] = {
             "model": request.model,
@@ -156,8 +164,9 @@ class OllamaChatModel(ChatModel):
         options = _map_options(request.settings)
         if options:
             body["options"] = options
-        if request.settings.think is not None:
-            body["think"] = request.settings.think
+        think = _think(request.settings)
+        if think is not None:
+            body["think"] = think
         if self.keep_alive is not None:
             body["keep_alive"] = self.keep_alive
         reader = _ChunkReader(self, request.model)
@@ -640,6 +649,24 @@ def _is_connection_failure(e: Exception) -> bool:
     import httpx
 
     return isinstance(e, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
+
+
+_OPENAI_ONLY = ("reasoning_summary", "verbosity", "truncation", "service_tier")
+_EFFORT_TO_THINK: dict[str, bool | str] = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+}
+
+
+def _think(s: ModelSettings) -> bool | str | None:
+    """`think` as given; else OpenAI's `reasoning_effort` on Ollama's scale (false, low, medium, high)."""
+    if s.think is not None:
+        return s.think
+    return _EFFORT_TO_THINK[s.reasoning_effort] if s.reasoning_effort is not None else None
 
 
 def _map_options(s: ModelSettings) -> dict[str, Any]:

@@ -3,33 +3,25 @@
 The model asks a transport (`_transport`) for an opened response, retries as
 the shared policy says (`_retry`), maps statuses and transport failures to
 our errors (`_openai_errors`) and parses the event stream (`_sse`,
-`_openai_stream`): each of these once, whichever transport carried the bytes.
-Two transports exist: our pooled aiohttp one (`_openai_http`), used for every
-agent built with `provider="openai"` / `"azure"`, which never imports the
-`openai` SDK; and the SDK one (`_openai_sdk`), for a client the user built.
+`_openai_stream`): each of these once (`_openai_model`), whichever transport
+carried the bytes. Two transports exist: our pooled aiohttp one
+(`_openai_http`), used for every agent built with `provider="openai"` /
+`"azure"`, which never imports the `openai` SDK; and the SDK one
+(`_openai_sdk`), for a client the user built.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from ..application.ports import ChatModel, ChatRequest
-from ..domain.errors import AgentClosedError, ProviderError
-from ..domain.events import ModelEvent
+from ..application.ports import ChatRequest
 from ..domain.settings import ModelSettings
-from ._openai_errors import ErrorContext, broken, not_a_stream, request_id, status_error
+from ._openai_errors import ErrorContext
+from ._openai_model import EventReader, OpenAIModel
 from ._openai_stream import StreamReader
-from ._openai_wire import WireProfile
-from ._retry import RetryPolicy, RetryWaits
-from ._sse import sse_data
-from ._transport import Opened, Transport, TransportError
-
-TokenProvider = Callable[[], str | Awaitable[str]]
-_PAGES = frozenset(("text/html", "application/xhtml+xml"))  # a proxy's or a portal's page, not an API
 
 
-class OpenAIChatModel(ChatModel):
+class OpenAIChatModel(OpenAIModel):
     """The chat-model port over the Chat Completions API.
 
     Give it an `openai.AsyncOpenAI` / `AsyncAzureOpenAI` client you built
@@ -40,104 +32,11 @@ class OpenAIChatModel(ChatModel):
     says otherwise; `secrets` are masked in every error message.
     """
 
-    def __init__(
-        self,
-        client: Any = None,
-        *,
-        provider: str = "openai",
-        profile: WireProfile | None = None,
-        secrets: Sequence[str] = (),
-        max_retries: int | None = None,
-        transport: Transport | None = None,
-    ) -> None:
-        if transport is None:
-            if client is None:
-                raise TypeError("OpenAIChatModel needs an openai client (or a transport)")
-            from ._openai_sdk import SdkTransport
-
-            transport = SdkTransport(client)
-            key = getattr(client, "api_key", None)  # its key is masked too
-            secrets = (*secrets, key) if isinstance(key, str) else tuple(secrets)
-            if max_retries is None:
-                max_retries = getattr(client, "max_retries", 2)
-        self.client = client
-        self.transport = transport
-        self.provider = provider
-        self.profile = profile or WireProfile.for_url(str(getattr(client, "base_url", "")))
-        self.retry = RetryPolicy(max_retries=2 if max_retries is None else max_retries)
-        self._secrets = tuple(s for s in secrets if s)
-        self._closed = False
-        self._waits = RetryWaits()
-
-    def __repr__(self) -> str:
-        return f"OpenAIChatModel(provider={self.provider!r}, transport={self.transport!r})"
-
     def check_settings(self, settings: ModelSettings) -> None:
         self.profile.check(settings, self.provider)
 
-    async def aclose(self) -> None:
-        """End every chat in flight (`AgentClosedError`) and release what this adapter created."""
-        self._closed = True
-        self._waits.wake_all()
-        await self.transport.aclose()
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        return self.profile.params(request.model, request.messages, request.tools, request.settings)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        self.check_settings(request.settings)
-        body = self.profile.params(request.model, request.messages, request.tools, request.settings)
-        context = ErrorContext(self.provider, request.model, self._secrets)
-        response = await self._open(request.model, body, context)
-        context = ErrorContext(self.provider, request.model, self._secrets, request_id(response.headers))
-        finished = False
-        try:
-            if response.status >= 400:
-                raise await status_error(context, response)
-            if response.content_type in _PAGES:
-                raise not_a_stream(context, response, await response.read(512))
-            reader = StreamReader(context)
-            async for data in sse_data(response.chunks()):
-                for event in reader.feed(data):
-                    yield event
-                if reader.done:  # what follows [DONE] is not part of the answer
-                    break
-            for event in reader.finish():
-                yield event
-            finished = reader.done
-        except TransportError as e:
-            raise self._stopped(context) or broken(context, e, "the stream broke") from None
-        except ProviderError as e:
-            stopped = self._stopped(context)
-            if stopped is not None:
-                raise stopped from None
-            if not e.provider:  # raised below the model (the SSE reader's line cap): give it our context
-                raise context.error(type(e), e.message) from None
-            raise
-        finally:
-            await response.aclose(reuse=finished)
-
-    async def _open(self, model: str, body: dict[str, Any], context: ErrorContext) -> Opened:
-        """The response to the last attempt, retried as the policy says; transport failures mapped."""
-        policy = self.retry
-        attempt = 0
-        while True:
-            if self._closed:
-                raise AgentClosedError("the agent was closed while this chat was running")
-            try:
-                response = await self.transport.send(model, body)
-            except TransportError as e:
-                wait = policy.next_delay(attempt)
-                if wait is None:
-                    raise self._stopped(context) or broken(context, e, "cannot reach the server") from None
-            else:
-                if response.status < 400:
-                    return response
-                wait = policy.next_delay(attempt, response.status, response.headers)
-                if wait is None:
-                    return response
-                await response.aclose()
-            await self._waits.sleep(wait)
-            attempt += 1
-
-    def _stopped(self, context: ErrorContext) -> AgentClosedError | None:
-        if not self._closed:
-            return None
-        return AgentClosedError("the agent was closed while this chat was running")
+    def reader(self, context: ErrorContext) -> EventReader:
+        return StreamReader(context)

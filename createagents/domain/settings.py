@@ -15,6 +15,14 @@ from .errors import ConfigurationError
 
 ThinkLevel: TypeAlias = bool | Literal["low", "medium", "high"]
 _THINK_LEVELS = ("low", "medium", "high")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "reasoning_effort": ("none", "minimal", "low", "medium", "high", "xhigh"),
+    "reasoning_summary": ("auto", "concise", "detailed"),
+    "verbosity": ("low", "medium", "high"),
+    "truncation": ("auto", "disabled"),
+    "service_tier": ("auto", "default", "flex", "scale", "priority"),
+}
+ALIASES = {"max_output_tokens": "max_tokens"}  # the Responses API's name for the same limit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +36,12 @@ class ModelSettings:
     stop: tuple[str, ...] | None = None
     seed: int | None = None
     think: ThinkLevel | None = None
+    # OpenAI's reasoning and serving options; which API takes which is checked by each adapter
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
+    verbosity: str | None = None
+    truncation: str | None = None
+    service_tier: str | None = None
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any] | None) -> ModelSettings:
@@ -40,11 +54,18 @@ class ModelSettings:
             raise ConfigurationError(f"config must be a dict of settings, got {type(config).__name__}")
         allowed = [f.name for f in fields(cls)]
         values: dict[str, Any] = {}
-        for key, value in config.items():
+        for given, value in config.items():
+            key = ALIASES.get(given, given)
             if key not in allowed:
-                raise ConfigurationError(f"unknown setting {key!r}; allowed settings: {', '.join(allowed)}")
-            if value is not None:
-                values[key] = _CHECKS[key](key, value)
+                raise ConfigurationError(
+                    f"unknown setting {given!r}; allowed settings: {', '.join([*allowed, *ALIASES])}"
+                )
+            if value is None:
+                continue
+            checked = _CHECKS[key](given, value)
+            if key in values and values[key] != checked:
+                raise ConfigurationError("settings 'max_tokens' and 'max_output_tokens' disagree: give one of them")
+            values[key] = checked
         return cls(**values)
 
     def overridden(self, config: Mapping[str, Any] | None) -> ModelSettings:
@@ -91,6 +112,13 @@ def _think(key: str, value: Any) -> ThinkLevel:
     raise ConfigurationError(f"setting {key!r} must be true, false, 'low', 'medium' or 'high', got {value!r}")
 
 
+def _choice(key: str, value: Any) -> str:
+    choices = _CHOICES[key]
+    if value not in choices:
+        raise ConfigurationError(f"setting {key!r} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return str(value)
+
+
 _CHECKS = {
     "temperature": lambda k, v: _number(k, v, 0.0, 2.0),
     "top_p": lambda k, v: _number(k, v, 0.0, 1.0),
@@ -99,4 +127,5 @@ _CHECKS = {
     "stop": _stop,
     "seed": _int,
     "think": _think,
+    **{key: _choice for key in _CHOICES},
 }
