@@ -12,6 +12,7 @@ import pytest
 from createagents import (
     AuthenticationError,
     BadRequestError,
+    ConfigurationError,
     CreateAgent,
     ModelCallFinished,
     ModelNotFoundError,
@@ -109,6 +110,24 @@ async def test_thinking_is_kept_apart(ollama_server: FakeOllamaServer) -> None:
         thinking = [e.text async for e in reply.events() if isinstance(e, ThinkingDelta)]
     assert thinking == ["Hmm, ", "let me see."] and reply.text == "42"
     assert ollama_server.requests[0].body["think"] is True
+
+
+@pytest.mark.parametrize(
+    ("effort", "think"), [("none", False), ("minimal", "low"), ("medium", "medium"), ("xhigh", "high")]
+)
+async def test_reasoning_effort_is_translated_to_think(
+    ollama_server: FakeOllamaServer, effort: str, think: object
+) -> None:
+    async with agent_for(ollama_server, model="qwen3", config={"reasoning_effort": effort}) as agent:
+        await agent.chat("?")
+    assert ollama_server.requests[0].body["think"] == think
+
+
+@pytest.mark.parametrize("setting", ["reasoning_summary", "verbosity", "truncation", "service_tier"])
+def test_openai_only_settings_are_refused_when_the_agent_is_built(setting: str) -> None:
+    value = {"reasoning_summary": "auto", "verbosity": "low", "truncation": "auto", "service_tier": "flex"}[setting]
+    with pytest.raises(ConfigurationError, match=setting):
+        CreateAgent(provider="ollama", model="m", config={setting: value})
 
 
 async def test_settings_map_to_ollama_options_and_keep_alive(ollama_server: FakeOllamaServer) -> None:

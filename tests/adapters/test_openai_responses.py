@@ -398,3 +398,11 @@ async def test_a_users_own_sdk_client_speaks_the_responses_api(responses_server:
         assert await agent.chat("hi") == "from my client"
     assert responses_server.requests[0].path == "/v1/responses"
     await client.close()
+
+
+async def test_the_chat_api_takes_reasoning_effort_verbosity_and_service_tier(openai_server: FakeOpenAIServer) -> None:
+    config = {"think": True, "reasoning_effort": "minimal", "verbosity": "high", "service_tier": "priority"}
+    async with agent_for(openai_server, api="chat", config=config) as agent:
+        await agent.chat("hi")
+    body = openai_server.requests[0].body
+    assert (body["reasoning_effort"], body["verbosity"], body["service_tier"]) == ("minimal", "high", "priority")

@@ -59,3 +59,16 @@ def test_one_error_root() -> None:
     assert e.retry_after == 1.5
     assert str(e) == "slow down (provider=openai, model=m, status=429)"
     assert str(AuthenticationError("no")) == "no"
+
+
+def test_provider_items_survive_the_codec_and_old_messages_read_without_them() -> None:
+    from createagents.domain.codec import message_from_dict, message_to_dict
+    from createagents.domain.messages import AssistantMessage, ProviderItem
+
+    item = ProviderItem(api="openai-responses", data={"type": "reasoning", "id": "rs_1", "encrypted_content": "e"})
+    m = AssistantMessage(content="hi", provider_items=(item,))
+    encoded = message_to_dict(m)
+    assert encoded["provider_items"] == [{"api": "openai-responses", "data": item.data}]
+    assert message_from_dict(encoded) == m
+    assert "provider_items" not in message_to_dict(AssistantMessage(content="hi"))
+    assert message_from_dict({"v": 1, "role": "assistant", "content": "hi"}).provider_items == ()  # type: ignore[union-attr]

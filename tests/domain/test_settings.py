@@ -42,6 +42,12 @@ def test_unknown_key_names_the_key_and_the_allowed_ones() -> None:
         ("stop", [1], "non-empty"),
         ("seed", "x", "whole number"),
         ("think", "max", "'low', 'medium' or 'high'"),
+        ("reasoning_effort", "max", "'minimal'"),
+        ("reasoning_summary", "short", "'concise'"),
+        ("verbosity", 1, "'medium'"),
+        ("truncation", True, "'disabled'"),
+        ("service_tier", "gold", "'flex'"),
+        ("max_output_tokens", 0, "greater than 0"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(key: str, value: object, hint: str) -> None:
@@ -53,3 +59,11 @@ def test_bad_values_name_the_key_and_the_allowed_values(key: str, value: object,
 def test_config_must_be_a_mapping() -> None:
     with pytest.raises(ConfigurationError, match="dict"):
         ModelSettings.from_mapping([("temperature", 1)])  # type: ignore[arg-type]
+
+
+def test_max_output_tokens_is_max_tokens_and_two_different_limits_are_refused() -> None:
+    assert ModelSettings.from_mapping({"max_output_tokens": 64}).max_tokens == 64
+    assert ModelSettings.from_mapping({"max_tokens": 64, "max_output_tokens": 64}).max_tokens == 64
+    assert ModelSettings().overridden({"max_output_tokens": 9}).max_tokens == 9
+    with pytest.raises(ConfigurationError, match="disagree"):
+        ModelSettings.from_mapping({"max_tokens": 64, "max_output_tokens": 65})
