@@ -153,7 +153,8 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "",
         "The HTTP server (`createagents serve`) against LiteLLM's proxy has its own page: "
         "[performance-serving.md](performance-serving.md); paused and resumed turns and background runs have "
-        "theirs: [performance-hitl.md](performance-hitl.md).",
+        "theirs: [performance-hitl.md](performance-hitl.md); streaming on OpenAI's Responses API has its own: "
+        "[performance-responses.md](performance-responses.md).",
         "",
         "## Targets",
         "",

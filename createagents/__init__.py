@@ -22,6 +22,7 @@ from .domain.errors import (
     InvalidDecisionsError,
     MaxTurnsExceededError,
     ModelNotFoundError,
+    OutputValidationError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
@@ -40,6 +41,7 @@ from .domain.events import (
     ModelCallFinished,
     ModelEvent,
     NestedEvent,
+    OutputValidationFailed,
     ResponseDone,
     RunEvent,
     RunFailed,
@@ -67,6 +69,7 @@ from .domain.messages import (
     UserMessage,
 )
 from .domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
+from .domain.output import OutputFormat, OutputMode
 from .domain.pending import Decision, Deny, Paused, PendingCall
 from .domain.settings import ModelSettings
 from .providers import ProviderOptions
@@ -76,6 +79,10 @@ __version__ = "0.1.0"
 _logging.getLogger("createagents").addHandler(_logging.NullHandler())  # a library is silent unless asked
 
 __all__ = [
+    "OutputFormat",
+    "OutputMode",
+    "OutputValidationError",
+    "OutputValidationFailed",
     "HostedTool",
     "HostedToolCall",
     "NestedEvent",

@@ -14,16 +14,17 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from .adapters.structured_logging import LoggingSink, register_secret
 from .application.background import BackgroundRun, BackgroundRuns
 from .application.batch import run_many
 from .application.conversation import UNSET, Conversation, Runtime, Stateless, Unset
-from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver
+from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver, with_output
 from .application.metrics import MetricsRecorder
+from .application.output import check_options as check_output_options
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunLog, RunObserver
-from .application.reply import Answer, EventHandler, Reply
+from .application.reply import EventHandler, OutT, Reply
 from .application.tool_threads import ToolThreads
 from .application.tools import ClientTool, Tool, ToolBox, to_tools
 from .application.toolsets import Toolset
@@ -32,12 +33,14 @@ from .domain.events import RunEvent
 from .domain.limits import RunLimits
 from .domain.messages import AssistantMessage, HostedTool, Message, SystemMessage, ToolMessage, UserMessage
 from .domain.metrics import MetricsRecord
+from .domain.output import OutputMode
 from .domain.pending import Decision, Paused
 from .domain.settings import ModelSettings
 from .providers import ApiKey, ProviderOptions, build_model
 
 _log = logging.getLogger("createagents")
 
+T = TypeVar("T")
 DEFAULT_CONVERSATION = "default"
 PROVIDER_VARIABLE = "CREATEAGENTS_PROVIDER"
 MODEL_VARIABLE = "CREATEAGENTS_MODEL"
@@ -45,7 +48,7 @@ _DEFAULTS = RunLimits()
 _MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 
 
-class CreateAgent:
+class CreateAgent(Generic[OutT]):
     """An agent: a model, instructions, tools and settings, with one history per conversation.
 
     `provider` is a name ("openai", "azure", "ollama", "test", or one
@@ -66,6 +69,13 @@ class CreateAgent:
     `approver` (plain or async, given the `PendingCall`) may decide as code
     (True, False, `Deny(reason)`) or return None to leave it to a person. A
     paused turn waits at most `approval_timeout` seconds (default 24 hours).
+
+    Structured output: with `output_type` (a pydantic model, a dataclass, a
+    `TypedDict`, a list of those, a `Literal` or an enum) awaiting a reply
+    gives a validated value of that type instead of text. The model is asked
+    in its provider's strongest way, or as `output_mode` says ("native",
+    "tool", "prompted"); an answer that does not fit is sent back with the
+    errors up to `output_retries` times, then `OutputValidationError`.
     """
 
     def __init__(
@@ -95,6 +105,9 @@ class CreateAgent:
         require_approval: bool | Iterable[str] = False,
         approver: Approver | None = None,
         approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT,
+        output_type: type[OutT] | None = None,
+        output_mode: OutputMode | None = None,
+        output_retries: int = 1,
     ) -> None:
         self.limits = limits = RunLimits(
             max_turns=max_turns,
@@ -167,10 +180,16 @@ class CreateAgent:
             notify=self._notify,
             history_max_size=limits.history_max_size,
             history_max_tokens=limits.history_max_tokens,
+            output_mode=output_mode,
+            output_retries=output_retries,
         )
+        check_output_options(output_mode, output_retries)
+        if output_type is not None:
+            self._runtime.spec = with_output(self._runtime.spec, self._runtime.output_for(output_type))
+        self.output_type = output_type
         # weak: a server that talks to millions of users must not keep a Conversation per id forever;
         # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
-        self._conversations: weakref.WeakValueDictionary[str, Conversation] = weakref.WeakValueDictionary()
+        self._conversations: weakref.WeakValueDictionary[str, Conversation[OutT]] = weakref.WeakValueDictionary()
         self._default = self.conversation(DEFAULT_CONVERSATION)
         self._background: BackgroundRuns | None = None
 
@@ -190,7 +209,7 @@ class CreateAgent:
 
         return agent_tool(self, name=name, description=description, timeout=timeout)
 
-    def conversation(self, conversation_id: str) -> Conversation:
+    def conversation(self, conversation_id: str) -> Conversation[OutT]:
         """An independent history with this agent's settings; the same id gives the same conversation."""
         if not isinstance(conversation_id, str) or not conversation_id:
             raise ConfigurationError("conversation_id must be a non-empty str")
@@ -200,18 +219,52 @@ class CreateAgent:
             conv = self._conversations[conversation_id] = Conversation(conversation_id, self._runtime)
         return conv
 
+    @overload
     def chat(
-        self, message: str, *, handler: EventHandler | None = None, config: Mapping[str, Any] | None = None
-    ) -> Reply:
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: None = None,
+    ) -> Reply[OutT]: ...
+    @overload
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: type[T],
+    ) -> Reply[T]: ...
+    @overload
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any,
+    ) -> Reply[Any]: ...
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+    ) -> Reply[Any]:
         """Send a message on the default conversation: await the reply for text, iterate it for tokens.
 
         Calls started together run concurrently; each sees the history committed
         when it started and appends its own turn when it completes. `config`
-        overrides the agent's model settings for this call only.
+        overrides the agent's model settings and `output_type` its output type
+        (`str`: text) for this call only.
         """
         self._runtime.ensure_open()
-        return self._default.chat(message, handler=handler, config=config)
+        return self._default.chat(message, handler=handler, config=config, output_type=output_type)
 
+    @overload
     def ask(
         self,
         message: str | None,
@@ -221,7 +274,43 @@ class CreateAgent:
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
-    ) -> Reply:
+        output_type: None = None,
+    ) -> Reply[OutT]: ...
+    @overload
+    def ask(
+        self,
+        message: str | None,
+        *,
+        handler: EventHandler | None = None,
+        history: Sequence[Message] = (),
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        approver: Approver | Unset | None = UNSET,
+        output_type: type[T],
+    ) -> Reply[T]: ...
+    @overload
+    def ask(
+        self,
+        message: str | None,
+        *,
+        handler: EventHandler | None = None,
+        history: Sequence[Message] = (),
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        approver: Approver | Unset | None = UNSET,
+        output_type: Any,
+    ) -> Reply[Any]: ...
+    def ask(
+        self,
+        message: str | None,
+        *,
+        handler: EventHandler | None = None,
+        history: Sequence[Message] = (),
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        approver: Approver | Unset | None = UNSET,
+        output_type: Any = None,
+    ) -> Reply[Any]:
         """A one-shot call that stores nothing: the same `Reply` as `chat`.
 
         For independent questions, fan-outs with `asyncio.gather`, and servers
@@ -242,7 +331,8 @@ class CreateAgent:
         if message is None and not (history and isinstance(history[-1], ToolMessage)):
             raise ConfigurationError("ask(None) goes on from tool results: the history must end with a ToolMessage")
         scope = Stateless(history) if history else self._stateless
-        return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools, approver)
+        output = UNSET if output_type is None else runtime.output_for(output_type)
+        return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools, approver, output)
 
     async def chat_many(
         self,
@@ -251,7 +341,7 @@ class CreateAgent:
         concurrency: int = 8,
         return_exceptions: bool = False,
         progress: Callable[[int, int], Any] | None = None,
-    ) -> list[Answer | Exception]:
+    ) -> list[OutT | Exception]:
         """Stateless calls (as `ask`) for many prompts, at most `concurrency` at a time; answers in input order.
 
         The first failure cancels the rest and is raised; with `return_exceptions=True`
@@ -267,7 +357,7 @@ class CreateAgent:
             progress=progress,
         )
 
-    async def _ask_answer(self, message: str) -> Answer:
+    async def _ask_answer(self, message: str) -> OutT:
         return await self.ask(message)
 
     def resume(
@@ -277,7 +367,7 @@ class CreateAgent:
         approvals: Mapping[str, Decision] | None = None,
         outputs: Mapping[str, Any] | None = None,
         handler: EventHandler | None = None,
-    ) -> Reply:
+    ) -> Reply[OutT]:
         """Resume a paused turn with decisions: `reply.paused`, or a turn id of the default conversation.
 
         `approvals` maps each call waiting for approval to True, False or
@@ -308,7 +398,7 @@ class CreateAgent:
         """
         runs = self._runs()
 
-        def make_reply() -> Reply:
+        def make_reply() -> Reply[Any]:
             if conversation is None:
                 return self.ask(message, config=config)
             return self.conversation(conversation).chat(message, config=config)
@@ -336,7 +426,7 @@ class CreateAgent:
             self._background = BackgroundRuns(store)
         return self._background
 
-    def chat_sync(self, message: str) -> str:
+    def chat_sync(self, message: str) -> OutT:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
         return self._default.chat_sync(message)
@@ -416,10 +506,14 @@ class CreateAgent:
         if not self._runtime.closed:
             self._runtime.sync.run(self.aclose())
 
-    async def __aenter__(self) -> CreateAgent:
+    async def __aenter__(self) -> CreateAgent[OutT]:
         """Connect the agent's toolsets (MCP servers) now, rather than at the first run."""
-        for toolset in self._runtime.spec.toolbox.toolsets:
-            await toolset.start()
+        try:
+            for toolset in self._runtime.spec.toolbox.toolsets:
+                await toolset.start()
+        except BaseException:  # the ones started before it stop too: __aexit__ will not run
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(

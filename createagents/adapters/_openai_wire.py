@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..domain.errors import ConfigurationError
 from ..domain.messages import AssistantMessage, Message, SystemMessage, ToolMessage, ToolSpec, UserMessage
+from ..domain.output import OutputFormat, OutputMode
 from ..domain.settings import ModelSettings
 
 _OPENAI_HOSTS = ("api.openai.com",)
@@ -53,8 +54,18 @@ class WireProfile:
                 "it is sent only to OpenAI-compatible servers (vLLM, llama.cpp, ...)"
             )
 
+    @property
+    def output_modes(self) -> tuple[OutputMode, ...]:
+        """OpenAI and Azure enforce a JSON schema; with other servers, JSON mode is the safe first choice."""
+        return ("prompted", "native", "tool") if self is COMPATIBLE else ("native", "tool", "prompted")
+
     def params(
-        self, model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], s: ModelSettings
+        self,
+        model: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        s: ModelSettings,
+        output: OutputFormat | None = None,
     ) -> dict[str, Any]:
         """The request body of one streamed chat completion."""
         params: dict[str, Any] = {
@@ -66,6 +77,13 @@ class WireProfile:
         if tools:
             params["tools"] = [map_tool(t) for t in tools]
             params["tool_choice"] = "auto"
+        if output is not None:
+            if output.mode == "native":
+                params["response_format"] = {"type": "json_schema", "json_schema": json_schema(output)}
+            elif output.mode == "prompted":
+                params["response_format"] = {"type": "json_object"}
+            elif self is not COMPATIBLE:  # "tool": the answer comes as a tool call, after any others
+                params["tool_choice"] = "required"
         if s.temperature is not None:
             params["temperature"] = s.temperature
         if s.top_p is not None:
@@ -103,6 +121,14 @@ def reasoning_effort(s: ModelSettings) -> str | None:
 OPENAI = WireProfile("openai", "max_completion_tokens", allow_top_k=False)
 AZURE = WireProfile("azure", "max_completion_tokens", allow_top_k=False)
 COMPATIBLE = WireProfile("compatible", "max_tokens", allow_top_k=True)
+
+
+def json_schema(output: OutputFormat) -> dict[str, Any]:
+    """OpenAI's `json_schema` object: a name, the schema, and `strict` when the schema allows it."""
+    spec: dict[str, Any] = {"name": output.name, "schema": output.schema, "strict": output.strict}
+    if output.description:
+        spec["description"] = output.description
+    return spec
 
 
 def map_message(m: Message) -> dict[str, Any]:

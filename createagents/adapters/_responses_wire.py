@@ -23,8 +23,9 @@ from ..domain.messages import (
     ToolSpec,
     UserMessage,
 )
+from ..domain.output import OutputFormat
 from ..domain.settings import ModelSettings
-from ._openai_wire import reasoning_effort
+from ._openai_wire import json_schema, reasoning_effort
 
 API = "openai-responses"  # the `api` of the provider items this adapter writes and reads back
 HOSTED_TOOL_TYPES = frozenset(
@@ -52,6 +53,7 @@ def params(
     tools: Sequence[ToolSpec],
     hosted: Sequence[HostedTool],
     s: ModelSettings,
+    output: OutputFormat | None = None,
 ) -> dict[str, Any]:
     """The request body of one streamed response."""
     body: dict[str, Any] = {
@@ -78,8 +80,18 @@ def params(
         reasoning["summary"] = s.reasoning_summary
     if reasoning:
         body["reasoning"] = reasoning
+    text: dict[str, Any] = {}
     if s.verbosity is not None:
-        body["text"] = {"verbosity": s.verbosity}
+        text["verbosity"] = s.verbosity
+    if output is not None:
+        if output.mode == "native":
+            text["format"] = {"type": "json_schema", **json_schema(output)}
+        elif output.mode == "prompted":
+            text["format"] = {"type": "json_object"}
+        else:  # "tool": the answer comes as a tool call, after any others
+            body["tool_choice"] = "required"
+    if text:
+        body["text"] = text
     if s.truncation is not None:
         body["truncation"] = s.truncation
     if s.service_tier is not None:

@@ -72,7 +72,14 @@ def to_prometheus(recorder: MetricsRecorder, path: str | Path | None = None) -> 
             )
             for state, value in recorder.thread_gauges().items():
                 threads.add_metric([state], value)
-            return [calls, tokens, latency, tools, duration, threads]
+            output = CounterMetricFamily(
+                "createagents_output_validation_failures",
+                "Answers that did not fit the output type: retried, or failed the run.",
+                labels=["outcome"],
+            )
+            for outcome, value in sorted(recorder.output_validation.items()):
+                output.add_metric([outcome], value)
+            return [calls, tokens, latency, tools, duration, threads, output]
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from ..domain.messages import (
     Usage,
     UserMessage,
 )
+from ..domain.output import ANSWER_TOOL, OUTPUT_MODES
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 
@@ -54,11 +55,14 @@ class TestModel(ChatModel):
     On a user message it calls every tool once with arguments valid for the
     tool's schema; once the results are in (or when there are no tools) it
     answers with text naming them, streamed word by word. `text` replaces
-    that answer; `delay` sleeps before each word, to test slow streams.
+    that answer; `delay` sleeps before each word, to test slow streams. Asked
+    for structured output, it answers with `text` (your scripted JSON) or
+    else the simplest JSON valid for the schema.
     """
 
     __test__ = False  # not a pytest class
     provider = "test"
+    output_modes = OUTPUT_MODES
 
     def __init__(self, *, text: str | None = None, delay: float = 0.0, call_tools: bool = True) -> None:
         self.text = text
@@ -69,10 +73,12 @@ class TestModel(ChatModel):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         self.requests.append(request)
         user_text, results = _turn_tail(request.messages)
-        if self.call_tools and request.tools and not results:
+        output = request.output
+        tools = [t for t in request.tools if t.name != ANSWER_TOOL] if output is not None else request.tools
+        if self.call_tools and tools and not results:
             calls = [
                 ToolCall(id=f"call_{i}", name=spec.name, arguments=json.dumps(sample_arguments(spec)))
-                for i, spec in enumerate(request.tools)
+                for i, spec in enumerate(tools)
             ]
             for i, call in enumerate(calls):
                 yield ToolCallDelta(index=i, id=call.id, name=call.name, arguments_delta=call.arguments)
@@ -80,6 +86,22 @@ class TestModel(ChatModel):
                 yield ToolCallReady(call=call)
             completion = sum(len(c.arguments.split()) for c in calls)
             finish = "tool_calls"
+        elif output is not None:
+            answer = (
+                self.text
+                if self.text is not None
+                else json.dumps(_sample(output.schema, output.schema.get("$defs", {})))
+            )
+            if output.mode == "tool":
+                call = ToolCall(id="call_answer", name=ANSWER_TOOL, arguments=answer)
+                yield ToolCallDelta(index=0, id=call.id, name=call.name, arguments_delta=answer)
+                yield ToolCallReady(call=call)
+                finish = "tool_calls"
+            else:
+                async for delta in _stream_text(answer, self.delay):
+                    yield delta
+                finish = "stop"
+            completion = len(answer.split())
         else:
             text = self.text
             if text is None:
@@ -112,6 +134,7 @@ class FunctionModel(ChatModel):
     """
 
     provider = "function"
+    output_modes = OUTPUT_MODES
 
     def __init__(self, function: ModelFunction, *, delay: float = 0.0) -> None:
         if not callable(function):

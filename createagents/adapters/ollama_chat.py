@@ -145,6 +145,8 @@ class OllamaChatModel(ChatModel):
         text = mask_secrets(text, self._secrets)
         return text if len(text) <= MAX_ERROR_MESSAGE else text[:MAX_ERROR_MESSAGE] + " [...]"
 
+    output_modes = ("native", "tool", "prompted")  # `format` takes a JSON schema, or "json"
+
     def check_settings(self, settings: ModelSettings) -> None:
         for key in _OPENAI_ONLY:
             if getattr(settings, key) is not None:
@@ -164,6 +166,8 @@ class OllamaChatModel(ChatModel):
         options = _map_options(request.settings)
         if options:
             body["options"] = options
+        if request.output is not None and request.output.mode != "tool":
+            body["format"] = request.output.schema if request.output.mode == "native" else "json"
         think = _think(request.settings)
         if think is not None:
             body["think"] = think

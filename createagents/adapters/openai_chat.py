@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..application.ports import ChatRequest
+from ..domain.output import OutputMode
 from ..domain.settings import ModelSettings
 from ._openai_errors import ErrorContext
 from ._openai_model import EventReader, OpenAIModel
@@ -32,11 +33,15 @@ class OpenAIChatModel(OpenAIModel):
     says otherwise; `secrets` are masked in every error message.
     """
 
+    def __init__(self, client: Any = None, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self.output_modes: tuple[OutputMode, ...] = self.profile.output_modes
+
     def check_settings(self, settings: ModelSettings) -> None:
         self.profile.check(settings, self.provider)
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        return self.profile.params(request.model, request.messages, request.tools, request.settings)
+        return self.profile.params(request.model, request.messages, request.tools, request.settings, request.output)
 
     def reader(self, context: ErrorContext) -> EventReader:
         return StreamReader(context)

@@ -28,12 +28,15 @@ class OpenAIResponsesModel(OpenAIModel):
 
     api = "responses"
     hosted_tool_types = wire.HOSTED_TOOL_TYPES
+    output_modes = ("native", "tool", "prompted")
 
     def check_settings(self, settings: ModelSettings) -> None:
         wire.check(settings, self.provider)
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        return wire.params(request.model, request.messages, request.tools, request.hosted_tools, request.settings)
+        return wire.params(
+            request.model, request.messages, request.tools, request.hosted_tools, request.settings, request.output
+        )
 
     def reader(self, context: ErrorContext) -> EventReader:
         return ResponsesReader(context)

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ..domain.errors import ConfigurationError
 from .conversation import check_message
-from .reply import Answer
 
+R = TypeVar("R")
 Progress = Callable[[int, int], Any]  # (done, total); may be async
 
 
 async def run_many(
-    ask: Callable[[str], Awaitable[Answer]],
+    ask: Callable[[str], Awaitable[R]],
     prompts: Iterable[str],
     *,
     concurrency: int,
     return_exceptions: bool,
     progress: Progress | None,
-) -> list[Answer | Exception]:
+) -> list[R | Exception]:
     """Answers in input order; the first failure cancels the rest and is raised, unless `return_exceptions`."""
     if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
         raise ConfigurationError("prompts must be a list of str")

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from ..domain.codec import messages_from_dicts, messages_to_dicts
 from ..domain.errors import AgentClosedError, ConfigurationError, ResumeError, TurnNotPausedError
 from ..domain.history import trim_history
 from ..domain.messages import Message, UserMessage
+from ..domain.output import OutputMode
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
-from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn
+from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn, with_output
+from .output import OutputSpec, resolve_mode
 from .pausing import check_decisions, check_expiry, pending_of
 from .ports import ConversationStore
-from .reply import EventHandler, Reply
+from .reply import EventHandler, OutT, Reply
 from .tools import ClientTool
 
 T = TypeVar("T")
@@ -91,6 +94,25 @@ class Runtime:
     history_max_tokens: int | None = None
     sync: SyncRunner = field(default_factory=SyncRunner)
     closed: bool = False
+    output_mode: OutputMode | None = None  # how a per-call output type is asked for (None: the model's best)
+    output_retries: int = 1
+    _outputs: dict[Any, OutputSpec] = field(default_factory=dict)
+
+    def output_for(self, output_type: Any) -> OutputSpec | None:
+        """The spec of a call's `output_type` (`str`: plain text), built once per type and checked for the model."""
+        if output_type is str:
+            return None
+        try:
+            spec = self._outputs.get(output_type)
+        except TypeError:  # an unhashable type expression: built each time
+            spec = None
+        if spec is None:
+            spec = OutputSpec(output_type, mode=self.output_mode, retries=self.output_retries)
+            resolve_mode(spec, self.spec.model.output_modes, self.spec.model.provider)
+            with contextlib.suppress(TypeError):
+                if len(self._outputs) < 256:
+                    self._outputs[output_type] = spec
+        return spec
 
     def ensure_open(self) -> None:
         if self.closed:
@@ -112,7 +134,8 @@ class Runtime:
         settings: ModelSettings | None = None,
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
-    ) -> Reply:
+        output: OutputSpec | Unset | None = UNSET,
+    ) -> Reply[Any]:
         """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent.
 
         `settings` replace the agent's for this turn only (a served request's
@@ -136,11 +159,14 @@ class Runtime:
             if approver is not None and not callable(approver):
                 raise ConfigurationError(f"approver must be a function of the pending call, got {approver!r}")
             spec = replace(spec, approver=approver)
+        if not isinstance(output, Unset):
+            spec = with_output(spec, output)
         start = None if message is None else UserMessage(content=message)
         return Reply(
             lambda: run_turn(spec, scope, start, conversation_id=conversation_id, notify=notify),
             handler=handler,
             label=message or "a continuation",
+            output=spec.output,
         )
 
     def resume(
@@ -150,7 +176,7 @@ class Runtime:
         approvals: Mapping[str, Decision] | None,
         outputs: Mapping[str, Any] | None,
         handler: EventHandler | None,
-    ) -> Reply:
+    ) -> Reply[Any]:
         """A reply that resumes a paused turn with decisions; bad arguments are refused here, the rest when run.
 
         A conversation's turn is taken from the store exactly once, after the
@@ -181,6 +207,7 @@ class Runtime:
             lambda: run_turn(spec, scope, resume, conversation_id=conversation_id, notify=notify),
             handler=handler,
             label=f"resume of a paused turn in {conversation_id or 'a stateless call'}",
+            output=spec.output,
         )
 
 
@@ -254,7 +281,7 @@ def check_message(message: object) -> None:
         ) from None
 
 
-class Conversation:
+class Conversation(Generic[OutT]):
     """An independent history on an agent's settings.
 
     Turns on it run concurrently: each reads the history committed when it
@@ -267,6 +294,7 @@ class Conversation:
         self.id = conversation_id
         self._runtime = runtime
 
+    @overload
     def chat(
         self,
         message: str,
@@ -274,16 +302,48 @@ class Conversation:
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
-    ) -> Reply:
+        output_type: None = None,
+    ) -> Reply[OutT]: ...
+    @overload
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        output_type: type[T],
+    ) -> Reply[T]: ...
+    @overload
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        output_type: Any,
+    ) -> Reply[Any]: ...
+    def chat(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        client_tools: Sequence[ClientTool] = (),
+        output_type: Any = None,
+    ) -> Reply[Any]:
         """Send a user message; the returned reply runs the turn when consumed.
 
         `config` overrides the agent's model settings for this turn only;
         `client_tools` adds tools the caller runs (the turn pauses when the
-        model calls one).
+        model calls one); `output_type` replaces the agent's for this turn
+        (`str`: plain text).
         """
         runtime = self._runtime
         settings = runtime.settings_for(config)
-        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings, client_tools)
+        output = UNSET if output_type is None else runtime.output_for(output_type)
+        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings, client_tools, UNSET, output)
 
     def resume(
         self,
@@ -292,7 +352,7 @@ class Conversation:
         approvals: Mapping[str, Decision] | None = None,
         outputs: Mapping[str, Any] | None = None,
         handler: EventHandler | None = None,
-    ) -> Reply:
+    ) -> Reply[OutT]:
         """Resume this conversation's paused turn (`reply.paused`, or its id) with decisions.
 
         `approvals` maps each call waiting for approval to True, False or
@@ -324,7 +384,7 @@ class Conversation:
                 )
         return found
 
-    def chat_sync(self, message: str) -> str:
+    def chat_sync(self, message: str) -> OutT:
         """The blocking `chat`, for scripts and notebooks."""
         reply = self.chat(message)
         return self._runtime.sync.run(_await(reply))
@@ -421,5 +481,5 @@ class Stateless:
         )
 
 
-async def _await(reply: Reply) -> str:
+async def _await(reply: Reply[T]) -> T:
     return await reply

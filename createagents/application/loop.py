@@ -17,12 +17,13 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from ..domain.errors import MaxTurnsExceededError
+from ..domain.errors import MaxTurnsExceededError, OutputValidationError
 from ..domain.events import (
     ApprovalRequested,
     HostedToolCall,
     ModelCallFinished,
     ModelEvent,
+    OutputValidationFailed,
     ResponseDone,
     RunEvent,
     RunFailed,
@@ -36,10 +37,21 @@ from ..domain.events import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ..domain.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, Usage
+from ..domain.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    ToolSpec,
+    Usage,
+    UserMessage,
+)
+from ..domain.output import ANSWER_TOOL, OutputFormat, OutputMode
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
 from .nesting import ParentRun
+from .output import OutputInvalid, OutputSpec, resolve_mode, retry_prompt
 from .pausing import Progress, Settled, pause_state
 from .ports import ChatModel, ChatRequest
 from .tools import ClientTool, ToolBox, encodable, to_text
@@ -64,6 +76,16 @@ class AgentSpec:
     max_turns: int
     approver: Approver | None = None
     approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
+    output: OutputSpec | None = None  # the answer's type, when it is data rather than text
+    output_format: OutputFormat | None = None  # how the model is asked for it (`with_output`)
+
+
+def with_output(spec: AgentSpec, output: OutputSpec | None) -> AgentSpec:
+    """`spec` answering in `output` (None: text), in the best mode its model supports (or the one asked for)."""
+    if output is None:
+        return replace(spec, output=None, output_format=None) if spec.output is not None else spec
+    mode = resolve_mode(output, spec.model.output_modes, spec.model.provider)
+    return replace(spec, output=output, output_format=output.format(mode))
 
 
 @dataclass(slots=True)
@@ -170,6 +192,17 @@ async def run_turn(
             notify(event)
             yield event
             prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
+            tools = spec.toolbox.specs
+            output, fmt = spec.output, spec.output_format
+            attempts = 0  # answers that did not fit the output type
+            if output is not None and fmt is not None:
+                if fmt.mode == "tool":
+                    answer_tool = ToolSpec(
+                        name=ANSWER_TOOL, description=output.answer_tool_description(), parameters=fmt.schema
+                    )
+                    tools = (*tools, answer_tool)
+                elif fmt.mode == "prompted":
+                    prefix.append(SystemMessage(content=fmt.instructions()))
             prefix.extend(history)
             if isinstance(start, Resume):  # the paused round: its decisions, then on as if it had not paused
                 settled = Settled.from_state(state)
@@ -183,9 +216,10 @@ async def run_turn(
                 request = ChatRequest(
                     model=spec.model_name,
                     messages=prefix + new,
-                    tools=spec.toolbox.specs,
+                    tools=tools,
                     settings=spec.settings,
                     hosted_tools=spec.toolbox.hosted,
+                    output=fmt,
                 )
                 round_ = _Round(started=time.perf_counter())
                 parts = round_.text
@@ -211,6 +245,44 @@ async def run_turn(
                 notify(finished)
                 yield finished
                 turn.usage = turn.usage + finished.usage
+                if output is not None and fmt is not None:
+                    answer = _answer_of(fmt, round_)
+                    if answer is not None:
+                        raw, call = answer
+                        message = round_.message()
+                        try:
+                            value = output.validate(raw)
+                        except OutputInvalid as e:
+                            attempts += 1
+                            retrying = attempts <= output.retries
+                            event = OutputValidationFailed(raw=raw, error=str(e), attempt=attempts, retrying=retrying)
+                            notify(event)
+                            yield event
+                            if not retrying:
+                                raise OutputValidationError(
+                                    f"the answer did not fit {output.name} after {attempts} attempt(s): {e}",
+                                    raw=raw,
+                                    errors=e.errors,
+                                    attempts=attempts,
+                                ) from None
+                            new.append(message)
+                            new.extend(_retry_messages(message, call, e.errors, fmt.mode))
+                            continue
+                        if call is not None:  # the answer tool's call becomes the answer's text: no dangling call
+                            message = AssistantMessage(content=output.dump(value), thinking=message.thinking)
+                        new.append(message)
+                        event = RunFinished(
+                            text=message.content,
+                            usage=turn.usage,
+                            tool_calls=tuple(all_calls),
+                            messages=tuple(new),
+                            duration=turn.elapsed + time.perf_counter() - started,
+                            output=value,
+                        )
+                        await scope.commit(new)
+                        notify(event)
+                        yield event
+                        return
                 text.extend(parts)
                 new.append(round_.message())
                 if not round_.calls:
@@ -257,6 +329,34 @@ async def run_turn(
     except BaseException as e:
         notify(RunFailed(error=_stopped(e), cancelled=isinstance(e, asyncio.CancelledError | GeneratorExit)))
         raise
+
+
+def _answer_of(fmt: OutputFormat, round_: _Round) -> tuple[str, ToolCall | None] | None:
+    """The round's answer (its JSON, and the answer tool's call in "tool" mode); None when it called tools."""
+    if fmt.mode == "tool":
+        call = next((c for c in round_.calls if c.name == ANSWER_TOOL), None)
+        if call is not None:
+            return call.arguments, call
+    if round_.calls:
+        return None
+    return "".join(round_.text), None  # in "tool" mode too: an answer in text that fits is taken
+
+
+def _retry_messages(
+    message: AssistantMessage, call: ToolCall | None, errors: list[dict[str, Any]], mode: OutputMode
+) -> list[Message]:
+    """What tells the model its answer did not fit: the answer tool's error result, or a user message."""
+    if call is None:
+        return [UserMessage(content=retry_prompt(errors, mode))]
+    return [
+        ToolMessage(
+            tool_call_id=c.id,
+            name=c.name,
+            content=retry_prompt(errors, mode) if c is call else "Not run: tools come before the final answer.",
+            is_error=True,
+        )
+        for c in message.tool_calls
+    ]
 
 
 async def _plan(spec: AgentSpec, calls: list[ToolCall]) -> Settled:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.errors import ConfigurationError
-from ..domain.events import ModelCallFinished, RunEvent, ToolCallFinished
+from ..domain.events import ModelCallFinished, OutputValidationFailed, RunEvent, ToolCallFinished
 from ..domain.messages import TOKEN_FIELDS, USAGE_FIELDS
 from ..domain.metrics import MetricsRecord, ModelCallRecord, ToolCallRecord
 from .ports import MetricsSink, RunObserver
@@ -80,6 +80,7 @@ class MetricsRecorder(RunObserver):
         self.records: deque[MetricsRecord] = deque(maxlen=limit)
         self.model_totals: dict[tuple[str, str, str], Totals] = {}  # (provider, model, status)
         self.tool_totals: dict[tuple[str, str], Totals] = {}  # (tool, status)
+        self.output_validation = {"retried": 0, "failed": 0}  # answers that did not fit the output type
         self._sinks = [s.record if isinstance(s, MetricsSink) else s for s in sinks]
         if not all(callable(s) for s in self._sinks):
             raise ConfigurationError("metrics_sinks must be MetricsSink objects or callables taking a record")
@@ -90,6 +91,9 @@ class MetricsRecorder(RunObserver):
             record = model_record(event)
         elif type(event) is ToolCallFinished:
             record = tool_record(event)
+        elif type(event) is OutputValidationFailed:
+            self.output_validation["retried" if event.retrying else "failed"] += 1
+            return
         else:
             return
         self.add(record)
@@ -139,6 +143,7 @@ class MetricsRecorder(RunObserver):
             "tool_errors": tool_errors,
             "tool_error_rate": tool_errors / tool_calls if tool_calls else 0.0,
             "tool_duration": percentiles([r.duration for r in tools]),
+            "output_validation": dict(self.output_validation),
             "records_kept": len(self.records),
             "tool_threads": self.thread_gauges(),
         }

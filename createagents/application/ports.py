@@ -13,6 +13,7 @@ from typing import Any
 from ..domain.events import ModelEvent, RunEvent
 from ..domain.messages import HostedTool, Message, ToolSpec
 from ..domain.metrics import MetricsRecord
+from ..domain.output import OutputFormat, OutputMode
 from ..domain.settings import ModelSettings
 
 
@@ -25,6 +26,7 @@ class ChatRequest:
     tools: Sequence[ToolSpec] = ()
     settings: ModelSettings = field(default_factory=ModelSettings)
     hosted_tools: Sequence[HostedTool] = ()  # run by the provider; only a model whose `hosted_tool_types` has them
+    output: OutputFormat | None = None  # the answer's schema, when the run has an output type
 
 
 class ChatModel(ABC):
@@ -38,6 +40,7 @@ class ChatModel(ABC):
 
     provider: str = "custom"
     hosted_tool_types: frozenset[str] = frozenset()  # the provider-side tools it can pass through
+    output_modes: tuple[OutputMode, ...] = ("tool", "prompted")  # the ways it can be asked for data, best first
 
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:

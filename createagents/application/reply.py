@@ -8,7 +8,9 @@ import warnings
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
+
+from typing_extensions import TypeVar
 
 from ..domain.errors import ConfigurationError, ReplyConsumedError
 from ..domain.events import (
@@ -16,6 +18,7 @@ from ..domain.events import (
     HostedToolCall,
     ModelCallFinished,
     NestedEvent,
+    OutputValidationFailed,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -28,7 +31,11 @@ from ..domain.events import (
     ToolCallStarted,
 )
 from ..domain.messages import Message, ToolCall, Usage
+from ..domain.output import ANSWER_TOOL
 from ..domain.pending import Paused, PendingCall
+
+if TYPE_CHECKING:
+    from .output import OutputSpec
 
 
 class Answer(str):
@@ -48,6 +55,10 @@ class Answer(str):
         answer.tool_calls = finished.tool_calls
         answer.paused = finished.paused if type(finished) is RunPaused else None
         return answer
+
+
+OutT = TypeVar("OutT", default=Answer)
+"""What awaiting a reply gives: the text (`Answer`), or the value of the run's output type."""
 
 
 class EventHandler:
@@ -82,6 +93,7 @@ class EventHandler:
     def on_run_finished(self, event: RunFinished) -> Any: ...
     def on_run_failed(self, event: RunFailed) -> Any: ...
     def on_nested_event(self, event: NestedEvent) -> Any: ...
+    def on_output_validation_failed(self, event: OutputValidationFailed) -> Any: ...
     def on_unknown_event(self, event: Any) -> Any: ...
 
     async def _dispatch(self, event: RunEvent) -> None:
@@ -108,11 +120,14 @@ def _check_handler_class(cls: type) -> None:
         )
 
 
-class Reply(Coroutine[Any, Any, Answer]):
+class Reply(Coroutine[Any, Any, OutT], Generic[OutT]):
     """What `agent.chat(msg)` returns; the run starts when it is first consumed.
 
-    - `await reply` -> the final text (an `Answer`, a `str`); being a
-      coroutine, it also goes straight to `asyncio.run` and `asyncio.create_task`;
+    - `await reply` -> the final text (an `Answer`, a `str`), or with an
+      output type the validated value (`output`); being a coroutine, it also
+      goes straight to `asyncio.run` and `asyncio.create_task`;
+    - `async for partial in reply.partial()` -> with an output type, the value
+      as it forms (each one validated, the last the final one);
     - `async for token in reply` -> text as it arrives;
     - `async for event in reply.events()` -> typed run events;
     - `async with reply:` / `await reply.aclose()` -> stop early, closing the provider stream.
@@ -129,15 +144,17 @@ class Reply(Coroutine[Any, Any, Answer]):
         *,
         handler: EventHandler | None = None,
         label: str = "",
+        output: OutputSpec | None = None,
     ) -> None:
         self._run = run
+        self._output = output
         self._handler = handler
         self._label = label
         self._events: AsyncGenerator[RunEvent, None] | None = None
         self._stream: AsyncGenerator[Any, None] | None = None
         self._consumed = False
         self._finished: RunFinished | RunPaused | None = None
-        self._waiter: Coroutine[Any, Any, Answer] | None = None
+        self._waiter: Coroutine[Any, Any, OutT] | None = None
         self.error: BaseException | None = None
 
     # -- outcome -------------------------------------------------------------
@@ -171,6 +188,12 @@ class Reply(Coroutine[Any, Any, Answer]):
     @property
     def duration(self) -> float:
         return self._outcome().duration
+
+    @property
+    def output(self) -> Any:
+        """The validated answer of a run with an output type; None without one, or when the turn paused."""
+        outcome = self._outcome()
+        return outcome.output if type(outcome) is RunFinished else None
 
     @property
     def paused(self) -> Paused | None:
@@ -262,17 +285,58 @@ class Reply(Coroutine[Any, Any, Answer]):
         self._stream = self._tokens()
         return self._stream
 
-    async def _wait(self) -> Answer:
+    async def partial(self) -> AsyncGenerator[OutT, None]:
+        """The answer as it forms, for a run with an output type: each value validated, the last the final one.
+
+        A value shows once its JSON can be one (every required field begun:
+        make fields optional to see them sooner); strings may still be growing.
+        An answer that failed validation and was retried may have shown values
+        the final one replaces.
+        """
+        spec = self._output
+        if spec is None:
+            raise ConfigurationError("partial() is for replies with an output type: chat(..., output_type=MyModel)")
+        text: list[str] = []
+        answer_index: int | None = None  # the answer tool's call, in "tool" mode
+        last: Any = None
+        async with aclosing(self.events()) as events:
+            async for event in events:
+                kind = type(event)
+                if kind is TextDelta:
+                    text.append(event.text)  # type: ignore[union-attr]
+                elif kind is ToolCallDelta:
+                    if event.name == ANSWER_TOOL:  # type: ignore[union-attr]
+                        answer_index, text = event.index, [event.arguments_delta]  # type: ignore[union-attr]
+                    elif event.index == answer_index and event.name is None:  # type: ignore[union-attr]
+                        text.append(event.arguments_delta)  # type: ignore[union-attr]
+                    continue
+                elif kind is ModelCallFinished:  # the next response starts its own answer
+                    text, answer_index = [], None
+                    continue
+                elif kind is RunFinished:
+                    if event.output is not None and event.output != last:  # type: ignore[union-attr]
+                        yield event.output  # type: ignore[union-attr]
+                    continue
+                else:
+                    continue
+                value = spec.partial("".join(text))
+                if value is not None and value != last:
+                    last = value
+                    yield value
+
+    async def _wait(self) -> OutT:
         async with aclosing(self._tokens()) as tokens:
             async for _ in tokens:
                 pass
-        return Answer(self._outcome())
+        if self._output is not None:
+            return self.output  # type: ignore[no-any-return]
+        return Answer(self._outcome())  # type: ignore[return-value]
 
-    def __await__(self) -> Generator[Any, None, Answer]:
+    def __await__(self) -> Generator[Any, None, OutT]:
         return self._wait().__await__()
 
     # the coroutine protocol, for asyncio.run / create_task, delegating to one `_wait()`
-    def _coroutine(self) -> Coroutine[Any, Any, Answer]:
+    def _coroutine(self) -> Coroutine[Any, Any, OutT]:
         if self._waiter is None:
             self._waiter = self._wait()
         return self._waiter
@@ -308,7 +372,7 @@ class Reply(Coroutine[Any, Any, Answer]):
                 stacklevel=2,
             )
 
-    async def __aenter__(self) -> Reply:
+    async def __aenter__(self) -> Reply[OutT]:
         return self
 
     async def __aexit__(

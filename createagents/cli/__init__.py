@@ -1,4 +1,4 @@
-"""The command line: `createagents serve | chat | run | demo` (also `python -m createagents ...`).
+"""The command line: `createagents serve | chat | run | demo | mcp` (also `python -m createagents ...`).
 
 Part of the facade: it builds agents through `createagents.agent` and is never
 imported by `import createagents`. Exit codes: 0 done, 1 a provider or other
@@ -155,6 +155,31 @@ examples:
     run.add_argument("--agent", metavar="NAME", help="which agent of a dict target")
     run.set_defaults(handler=_run_command)
 
+    mcp = _subcommand(
+        commands,
+        "mcp",
+        "serve an agent as an MCP server on stdio (one tool: chat)",
+        """\
+MCP clients (desktop apps, IDEs, other agents) start this command and call the
+agent's `chat` tool with a message and an optional conversation_id. stdout is
+the protocol; logs go to stderr.
+
+examples:
+  createagents mcp myapp.agents:support
+  createagents mcp --provider ollama --model llama3.2 --tools currentdate
+  createagents mcp --provider test   # offline""",
+    )
+    mcp.add_argument("target", nargs="?", metavar="TARGET", help=_TARGET_HELP)
+    _agent_flags(mcp, key_flags=("--api-key", "--provider-api-key"))
+    mcp.add_argument("--agent", metavar="NAME", help="which agent of a dict target")
+    mcp.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="warning",
+        help="createagents' logs on stderr (default: warning)",
+    )
+    mcp.set_defaults(handler=_mcp_command)
+
     demo = _subcommand(
         commands,
         "demo",
@@ -276,6 +301,13 @@ def _run_command(args: argparse.Namespace) -> int:
     options = _options(args, target)
     text = read_prompt(prompt, sys.stdin)
     asyncio.run(run_once(options, args.agent, text, sys.stdout))
+    return 0
+
+
+def _mcp_command(args: argparse.Namespace) -> int:
+    from ._mcp import run_mcp
+
+    asyncio.run(run_mcp(_options(args, args.target), args.agent, args.log_level))
     return 0
 
 

@@ -33,7 +33,7 @@ city")` itself sends just that message (`"Error: no such city"`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .messages import Message
@@ -203,3 +203,18 @@ class RunNotActiveError(ConfigurationError):
 
 class InvalidSequenceError(ConfigurationError):
     """An event sequence number to start after that is not a whole number >= -1, or lies past a finished run's end."""
+
+
+class OutputValidationError(CreateAgentsError):
+    """The model's answer did not fit the output type, after every retry (`output_retries`).
+
+    `raw` is the last answer as the model wrote it; `errors` are pydantic's
+    validation errors of it (a list of dicts: `loc`, `msg`, `type`).
+    Nothing of the turn is in the history.
+    """
+
+    def __init__(self, message: str, *, raw: str, errors: list[dict[str, Any]], attempts: int) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.errors = errors
+        self.attempts = attempts

@@ -135,6 +135,7 @@ class RunFinished:
     tool_calls: tuple[ToolCall, ...]
     messages: tuple[Message, ...]
     duration: float
+    output: Any = None  # the validated answer, when the run had an output type
     kind: ClassVar[Literal["run_finished"]] = "run_finished"
 
 
@@ -178,6 +179,17 @@ class RunFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutputValidationFailed:
+    """The model's answer did not fit the output type: `retrying` when it is asked again, else the run fails."""
+
+    raw: str
+    error: str
+    attempt: int
+    retrying: bool
+    kind: ClassVar[Literal["output_validation_failed"]] = "output_validation_failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NestedEvent:
     """An event of a sub-agent's run that one of this run's tool calls started (`agent.as_tool`).
 
@@ -206,4 +218,5 @@ RunEvent: TypeAlias = (
     | RunFinished
     | RunFailed
     | NestedEvent
+    | OutputValidationFailed
 )

@@ -24,6 +24,7 @@ FLAGS = {
     "run": ["TARGET", "PROMPT", "--provider", "--model", "--base-url", "--api-key", "--tools", "--agent",
             "exit codes", "< notes.txt"],
     "demo": ["--provider", "--model", "CREATEAGENTS_PROVIDER"],
+    "mcp": ["TARGET", "--provider", "--model", "--agent", "--log-level", "stdio"],
 }  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def _documented_commands() -> list[str]:
 
 def test_every_documented_command_line_parses() -> None:
     commands = _documented_commands()
-    assert len(commands) >= 15 and {c.split()[1] for c in commands} == {"serve", "chat", "run", "demo"}
+    assert len(commands) >= 15 and {c.split()[1] for c in commands} == {"serve", "chat", "run", "demo", "mcp"}
     for command in commands:
         args = parse_args(shlex.split(command)[1:])
         assert args.handler is not None, command
