@@ -47,6 +47,7 @@ from ..domain.events import (
     HostedToolCall,
     ModelCallFinished,
     NestedEvent,
+    OutputValidationFailed,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -120,6 +121,9 @@ def encode_event(event: RunEvent) -> list[dict[str, Any]]:
             out["arguments_delta"] = event.arguments_delta
         case RunStarted():
             out = {"type": event.kind, "run_id": event.run_id, "conversation_id": event.conversation_id}
+        case OutputValidationFailed():
+            out = {"type": event.kind, "raw": event.raw, "error": event.error, "attempt": event.attempt}
+            out["retrying"] = event.retrying
         case NestedEvent():
             out = {"type": event.kind, "parent_run_id": event.parent_run_id, "call_id": event.call_id}
             out.update(agent=event.agent, event=encode_event(event.event)[0])

@@ -309,7 +309,8 @@ class Reply(Coroutine[Any, Any, OutT], Generic[OutT]):
                         answer_index, text = event.index, [event.arguments_delta]  # type: ignore[union-attr]
                     elif event.index == answer_index and event.name is None:  # type: ignore[union-attr]
                         text.append(event.arguments_delta)  # type: ignore[union-attr]
-                    continue
+                    else:
+                        continue
                 elif kind is ModelCallFinished:  # the next response starts its own answer
                     text, answer_index = [], None
                     continue
