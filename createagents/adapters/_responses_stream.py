@@ -36,7 +36,7 @@ _TEXT = "response.output_text.delta"
 _THINKING = frozenset(("response.reasoning_summary_text.delta", "response.reasoning_text.delta"))
 _PROGRESS = frozenset(("in_progress", "searching", "interpreting", "generating", "completed", "failed"))
 _FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
-_KEPT = "reasoning"  # besides hosted tool calls: the items sent back with the history
+_KEPT = frozenset(("reasoning", "web_search_call", "file_search_call", "code_interpreter_call"))  # sent back
 
 
 class _Malformed(Exception):
@@ -134,11 +134,11 @@ class ResponsesReader:
             call[0] = _text(item.get("call_id") or call[0], "call_id")
             call[4] = _text(item.get("arguments", call[4] if call[4] is not None else ""), "arguments")
             return events
-        if kind == _KEPT:
+        if kind in _KEPT:  # an image's base64 or an MCP server's listing is not worth sending back each turn
             self._items.append(ProviderItem(api=API, data=item))
+        if kind == "reasoning":
             return []
         if kind.__class__ is str and kind.endswith("_call"):
-            self._items.append(ProviderItem(api=API, data=item))
             status = str(item.get("status") or "completed")
             return [HostedToolCall(id=_text(item["id"], "id"), type=kind, status=status, item=item)]
         return []

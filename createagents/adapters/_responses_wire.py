@@ -10,6 +10,7 @@ Items of other APIs, and thinking text from other providers, are left out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,8 +30,9 @@ from ._openai_wire import json_schema, reasoning_effort
 
 API = "openai-responses"  # the `api` of the provider items this adapter writes and reads back
 HOSTED_TOOL_TYPES = frozenset(
-    ("web_search", "web_search_preview", "file_search", "code_interpreter", "image_generation", "mcp")
+    ("web_search", "web_search_preview", "file_search", "code_interpreter", "image_generation")
 )
+_REASONING_MODELS = re.compile(r"^(o\d|gpt-5|gpt-oss|codex)", re.IGNORECASE)  # besides: a reasoning setting given
 _CHAT_ONLY = {
     "stop": "the Responses API has no stop sequences",
     "seed": "the Responses API takes no seed",
@@ -56,13 +58,10 @@ def params(
     output: OutputFormat | None = None,
 ) -> dict[str, Any]:
     """The request body of one streamed response."""
-    body: dict[str, Any] = {
-        "model": model,
-        "input": input_items(messages),
-        "stream": True,
-        "store": False,
-        "include": ["reasoning.encrypted_content"],
-    }
+    body: dict[str, Any] = {"model": model, "input": input_items(messages), "stream": True, "store": False}
+    effort = reasoning_effort(s)
+    if reasons(model, s):  # other models refuse the include ("Encrypted content is not supported")
+        body["include"] = ["reasoning.encrypted_content"]
     if tools or hosted:
         body["tools"] = [function_tool(t) for t in tools] + [{"type": h.type, **h.options} for h in hosted]
         body["tool_choice"] = "auto"
@@ -73,7 +72,6 @@ def params(
     if s.max_tokens is not None:
         body["max_output_tokens"] = s.max_tokens
     reasoning: dict[str, Any] = {}
-    effort = reasoning_effort(s)
     if effort is not None:
         reasoning["effort"] = effort
     if s.reasoning_summary is not None:
@@ -99,6 +97,15 @@ def params(
     return body
 
 
+def reasons(model: str, s: ModelSettings) -> bool:
+    """Whether the model reasons (so its encrypted reasoning is asked for): by its name, or a reasoning setting."""
+    if s.reasoning_summary is not None or (s.reasoning_effort not in (None, "none")):
+        return True
+    if s.think is not None and s.think is not False:
+        return True
+    return bool(_REASONING_MODELS.match(model)) and "chat" not in model.lower()
+
+
 def input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     add = items.append
@@ -108,7 +115,7 @@ def input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
                 add({"role": m.role, "content": m.content})
             case AssistantMessage():
                 # this API's items first (reasoning precedes what it led to), then the text, then the calls
-                items.extend(item.data for item in m.provider_items if item.api == API)
+                items.extend(kept(m))
                 if m.content:
                     add({"role": "assistant", "content": m.content})
                 for c in m.tool_calls:
@@ -118,6 +125,24 @@ def input_items(messages: Sequence[Message]) -> list[dict[str, Any]]:
             case _:
                 raise ConfigurationError(f"cannot send {type(m).__name__} to OpenAI's Responses API")
     return items
+
+
+def kept(m: AssistantMessage) -> list[dict[str, Any]]:
+    """The message's items of this API that may go back. A reasoning item goes back only whole (encrypted,
+    complete) and followed by what it led to: the API refuses one alone ("provided without its required
+    following item"), and, with `store: false`, one it cannot decrypt."""
+    followed = bool(m.content or m.tool_calls)
+    out = []
+    for item in m.provider_items:
+        if item.api != API:
+            continue
+        data = item.data
+        if data.get("type") == "reasoning" and (
+            not followed or not data.get("encrypted_content") or data.get("status") == "incomplete"
+        ):
+            continue
+        out.append(data)
+    return out
 
 
 def function_tool(t: ToolSpec) -> dict[str, Any]:

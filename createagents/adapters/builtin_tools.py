@@ -1,4 +1,4 @@
-"""Tools that ship with createagents, selectable by name: `tools=["currentdate"]`."""
+"""Tools that ship with createagents, selectable by name: `tools=["currentdate", "readlocalfile"]`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..application.tools import Tool, tool
 from ..domain.errors import ConfigurationError
+from ._file_tools import read_local_file
 
 
 @tool
@@ -24,7 +25,9 @@ def currentdate(timezone: str = "UTC") -> str:
     return f"{now.strftime('%A')}, {now.isoformat(timespec='seconds')} ({timezone})"
 
 
-BUILTIN_TOOLS: dict[str, Tool] = {"currentdate": currentdate}
+readlocalfile = read_local_file()  # FILE_TOOL_BASE_DIR read at each call; `read_local_file(...)` for other limits
+
+BUILTIN_TOOLS: dict[str, Tool] = {"currentdate": currentdate, "readlocalfile": readlocalfile}
 
 
 def builtin_tool(name: str) -> Tool:
@@ -34,3 +37,6 @@ def builtin_tool(name: str) -> Tool:
         raise ConfigurationError(
             f"unknown built-in tool {name!r}; built-in tools: {', '.join(sorted(BUILTIN_TOOLS))}"
         ) from None
+
+
+__all__ = ["BUILTIN_TOOLS", "builtin_tool", "currentdate", "read_local_file", "readlocalfile"]

@@ -45,6 +45,8 @@ from ..domain.errors import (
 from ..domain.events import (
     ApprovalRequested,
     HostedToolCall,
+    MessageCompleted,
+    MessageStarted,
     ModelCallFinished,
     NestedEvent,
     OutputValidationFailed,
@@ -127,6 +129,10 @@ def encode_event(event: RunEvent) -> list[dict[str, Any]]:
         case NestedEvent():
             out = {"type": event.kind, "parent_run_id": event.parent_run_id, "call_id": event.call_id}
             out.update(agent=event.agent, event=encode_event(event.event)[0])
+        case MessageStarted():
+            out = {"type": event.kind, "index": event.index}
+        case MessageCompleted():
+            out = {"type": event.kind, "index": event.index, "message": messages_to_dicts([event.message])[0]}
         case HostedToolCall():
             out = {"type": event.kind, "id": event.id, "tool_type": event.type, "status": event.status}
             out["item"] = event.item

@@ -21,6 +21,8 @@ from ..domain.errors import MaxTurnsExceededError, OutputValidationError
 from ..domain.events import (
     ApprovalRequested,
     HostedToolCall,
+    MessageCompleted,
+    MessageStarted,
     ModelCallFinished,
     ModelEvent,
     OutputValidationFailed,
@@ -221,6 +223,10 @@ async def run_turn(
                     hosted_tools=spec.toolbox.hosted,
                     output=fmt,
                 )
+                index = turn.rounds - 1
+                event = MessageStarted(index=index)
+                notify(event)
+                yield event
                 round_ = _Round(started=time.perf_counter())
                 parts = round_.text
                 stream = spec.model.stream(request)
@@ -244,12 +250,15 @@ async def run_turn(
                 finished = round_.finished(spec, conversation_id)
                 notify(finished)
                 yield finished
+                message = round_.message()
+                event = MessageCompleted(index=index, message=message)
+                notify(event)
+                yield event
                 turn.usage = turn.usage + finished.usage
                 if output is not None and fmt is not None:
                     answer = _answer_of(fmt, round_)
                     if answer is not None:
                         raw, call = answer
-                        message = round_.message()
                         try:
                             value = output.validate(raw)
                         except OutputInvalid as e:
@@ -284,7 +293,7 @@ async def run_turn(
                         yield event
                         return
                 text.extend(parts)
-                new.append(round_.message())
+                new.append(message)
                 if not round_.calls:
                     event = RunFinished(
                         text="".join(text),

@@ -8,6 +8,7 @@ output type is first used. A schema that is not an object is wrapped as
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -18,6 +19,7 @@ from ..domain.output import ANSWER_TOOL, OUTPUT_MODES, OutputFormat, OutputMode
 _NAME = re.compile(r"[^a-zA-Z0-9_-]+")
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _MAX_ERRORS = 10  # validation errors told to the model on a retry
+_OPEN_NUMBER = re.compile(r"([:\[,]\s*)-?(?:\d[\d.eE+-]*)?$")  # a number at the end may still be growing
 
 
 class OutputInvalid(Exception):
@@ -55,7 +57,7 @@ class OutputSpec:
         self.schema = schema
         self.strict_schema = _strict(schema)
         self.name = _NAME.sub("_", _type_name(output_type)).strip("_")[:64] or "answer"
-        self.description = (getattr(output_type, "__doc__", None) or "").strip() if not self.wrapped else ""
+        self.description = "" if self.wrapped else _docstring(output_type)
 
     def __repr__(self) -> str:
         return f"OutputSpec({self.name}, mode={self.mode!r})"
@@ -99,7 +101,7 @@ class OutputSpec:
         from pydantic_core import from_json
 
         try:
-            data = from_json(text, allow_partial="trailing-strings")
+            data = from_json(_OPEN_NUMBER.sub(r"\1", text), allow_partial="trailing-strings")
             if self.wrapped:
                 if not isinstance(data, dict) or "response" not in data:
                     return None
@@ -145,6 +147,14 @@ def summarise(errors: list[dict[str, Any]]) -> str:
 def retry_prompt(errors: list[dict[str, Any]], mode: OutputMode) -> str:
     how = f"call the {ANSWER_TOOL} tool with it" if mode == "tool" else "answer with only the JSON"
     return f"Your answer does not fit the required format ({summarise(errors)}). Fix it and {how}."
+
+
+def _docstring(t: Any) -> str:
+    """The type's own docstring: not the one dataclasses make up (`City(name: str)`), nor an inherited one."""
+    doc = (vars(t).get("__doc__") if isinstance(t, type) else None) or ""
+    if dataclasses.is_dataclass(t) and doc.startswith(f"{getattr(t, '__name__', '')}("):
+        return ""
+    return str(doc).strip()
 
 
 def _type_name(t: Any) -> str:

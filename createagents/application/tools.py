@@ -324,7 +324,7 @@ class ToolBox:
         self.threads = threads or ToolThreads()
         # a toolset's tools are known only when it is listed: names may be theirs
         self.approve_all, self.approve_names = _approval_policy(require_approval, self.tools, bool(toolsets))
-        self._listed: tuple[tuple[int, ...], ToolBox] | None = None
+        self._listed: tuple[tuple[Tool, ...], ToolBox] | None = None
 
     async def resolved(self) -> ToolBox:
         """This toolbox with its toolsets' current tools in it (itself when it has none), for one run.
@@ -335,9 +335,13 @@ class ToolBox:
         if not self.toolsets:
             return self
         listed = [(ts, await ts.list_tools()) for ts in self.toolsets]
-        key = tuple(id(t) for _, ts_tools in listed for t in ts_tools)
+        key = tuple(t for _, ts_tools in listed for t in ts_tools)  # held: no id can be reused while cached
         cached = self._listed
-        if cached is not None and cached[0] == key:
+        if (
+            cached is not None
+            and len(cached[0]) == len(key)
+            and all(a is b for a, b in zip(cached[0], key, strict=True))
+        ):
             return cached[1]
         merged: list[Tool | ClientTool | HostedTool] = [*self.tools.values(), *self.client.values(), *self.hosted]
         taken = {t.name for t in merged if not isinstance(t, HostedTool)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
-from .messages import Message, ProviderItem, ToolCall, Usage
+from .messages import AssistantMessage, Message, ProviderItem, ToolCall, Usage
 from .pending import Paused
 
 
@@ -87,6 +87,23 @@ class RunStarted:
     run_id: str
     conversation_id: str
     kind: ClassVar[Literal["run_started"]] = "run_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageStarted:
+    """The model starts a response: one assistant message of the run (`index` from 0); deltas follow."""
+
+    index: int
+    kind: ClassVar[Literal["message_started"]] = "message_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageCompleted:
+    """The model's response is complete: its assistant message (text, thinking, tool calls)."""
+
+    index: int
+    message: AssistantMessage
+    kind: ClassVar[Literal["message_completed"]] = "message_completed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +223,8 @@ class NestedEvent:
 
 RunEvent: TypeAlias = (
     RunStarted
+    | MessageStarted
+    | MessageCompleted
     | TextDelta
     | ThinkingDelta
     | ToolCallDelta

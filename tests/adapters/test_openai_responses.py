@@ -406,3 +406,102 @@ async def test_the_chat_api_takes_reasoning_effort_verbosity_and_service_tier(op
         await agent.chat("hi")
     body = openai_server.requests[0].body
     assert (body["reasoning_effort"], body["verbosity"], body["service_tier"]) == ("minimal", "high", "priority")
+
+
+# -- what goes back, and what does not -------------------------------------------------
+
+
+async def test_a_model_that_does_not_reason_is_not_asked_for_encrypted_reasoning(
+    responses_server: FakeResponsesServer,
+) -> None:
+    """gpt-4o and its kind refuse `include: ["reasoning.encrypted_content"]` with a 400."""
+    async with (
+        agent_for(responses_server) as reasoning,
+        CreateAgent(
+            provider="openai", model="gpt-4o-mini", api="responses", base_url=responses_server.v1, api_key=SECRET
+        ) as plain,
+        CreateAgent(
+            provider="openai",
+            model="my-finetune",
+            api="responses",
+            base_url=responses_server.v1,
+            api_key=SECRET,
+            config={"reasoning_effort": "low"},
+        ) as configured,
+    ):
+        for agent in (reasoning, plain, configured):
+            await agent.chat("hi")
+    includes = [r.body.get("include") for r in responses_server.requests]
+    assert includes == [["reasoning.encrypted_content"], None, ["reasoning.encrypted_content"]]
+
+
+async def test_reasoning_that_cannot_go_back_is_left_out(responses_server: FakeResponsesServer) -> None:
+    """An incomplete reasoning item, one with nothing after it, or one not encrypted: the API refuses each."""
+    from createagents import AssistantMessage, ProviderItem, UserMessage
+
+    def reasoning(**extra: Any) -> ProviderItem:
+        return ProviderItem(api="openai-responses", data={"type": "reasoning", "id": "rs_1", "summary": [], **extra})
+
+    history = [
+        UserMessage(content="a"),
+        AssistantMessage(content="", provider_items=(reasoning(encrypted_content="e1"),)),  # nothing after it
+        AssistantMessage(content="b", provider_items=(reasoning(encrypted_content="e2", status="incomplete"),)),
+        AssistantMessage(content="c", provider_items=(reasoning(),)),  # not encrypted: store=false cannot find it
+        AssistantMessage(content="d", provider_items=(reasoning(encrypted_content="e3"),)),  # fine
+        AssistantMessage(content="e", provider_items=(ProviderItem(api="another-api", data={"type": "x"}),)),
+    ]
+    async with agent_for(responses_server) as agent:
+        await agent.ask("f", history=history)
+    sent = responses_server.requests[0].body["input"]
+    assert [i.get("encrypted_content") for i in sent if i.get("type") == "reasoning"] == ["e3"]
+    assert not any(i.get("type") == "x" for i in sent)  # another API's items never travel
+
+
+async def test_two_calls_in_one_response_keep_their_order_and_indices(responses_server: FakeResponsesServer) -> None:
+    calls = [
+        RFunctionCall("get_weather", ['{"city": ', '"Lisbon"}'], call_id="c1"),
+        RFunctionCall("get_weather", ['{"city": "Porto"}'], call_id="c2"),
+    ]
+    responses_server.add(RScript(function_calls=calls), RScript(text=["ok"]))
+    async with agent_for(responses_server, tools=[get_weather]) as agent:
+        reply = agent.chat("?")
+        events = [e async for e in reply.events()]
+    deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(d.index, d.id) for d in deltas if d.id] == [(0, "c1"), (1, "c2")]
+    assert [c.id for c in reply.tool_calls] == ["c1", "c2"]
+    finishes = [e.finish_reason for e in events if isinstance(e, ModelCallFinished)]
+    assert finishes == ["tool_calls", "stop"]
+
+
+async def test_in_stream_errors_are_the_exact_class_their_code_means(responses_server: FakeResponsesServer) -> None:
+    from createagents import BadRequestError
+
+    responses_server.add(
+        RScript(text=["a"], error_event={"code": "invalid_prompt", "message": "No."}),
+        RScript(failed={"code": "server_error", "message": "Oops."}),
+    )
+    async with agent_for(responses_server) as agent:
+        with pytest.raises(BadRequestError) as bad:
+            await agent.chat("x")
+        with pytest.raises(ProviderUnavailableError) as down:
+            await agent.chat("y")
+    assert type(bad.value) is BadRequestError and bad.value.status_code == 400
+    assert type(down.value) is ProviderUnavailableError and down.value.status_code == 500
+
+
+async def test_prompted_structured_output_uses_json_mode(responses_server: FakeResponsesServer) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        """The answer."""
+
+        value: int
+
+    responses_server.add(RScript(text=['{"value": 4}']), RScript(text=['{"value": 5}']))
+    async with agent_for(responses_server, output_type=Answer, output_mode="prompted") as agent:
+        assert await agent.chat("2+2?") == Answer(value=4)
+    async with agent_for(responses_server, output_type=Answer) as agent:
+        assert await agent.chat("2+3?") == Answer(value=5)
+    prompted, native = (r.body["text"]["format"] for r in responses_server.requests)
+    assert prompted == {"type": "json_object"}
+    assert native["type"] == "json_schema" and native["description"] == "The answer."

@@ -19,6 +19,8 @@ from .conftest import SECRET
 LISBON = {"name": "Lisbon", "country": "Portugal", "population": 545000}
 TEXT = json.dumps(LISBON)
 CHUNKS = [TEXT[i : i + 6] for i in range(0, len(TEXT), 6)]
+GROWING = json.dumps({"population": 545000, "country": "Portugal", "name": "Lisbon"})  # the string last grows
+GROWING_CHUNKS = [GROWING[i : i + 6] for i in range(0, len(GROWING), 6)]
 
 
 class City(BaseModel):
@@ -111,7 +113,7 @@ async def test_a_persistently_invalid_answer_raises_with_the_history_unchanged(o
 
 
 async def test_partial_values_arrive_before_the_final_one_over_http(openai_server: FakeOpenAIServer) -> None:
-    openai_server.add(Script(text=CHUNKS))
+    openai_server.add(Script(text=GROWING_CHUNKS))
     async with openai_agent(openai_server, output_type=City, output_mode="native") as agent:
         reply = agent.chat("?")
         partials = [p async for p in reply.partial()]
@@ -154,7 +156,7 @@ async def test_the_responses_api_in_tool_mode(responses_server: FakeResponsesSer
 
 
 async def test_ollama_sends_the_schema_as_format(ollama_server: FakeOllamaServer) -> None:
-    ollama_server.add(OllamaScript(text=CHUNKS))
+    ollama_server.add(OllamaScript(text=GROWING_CHUNKS))
     async with CreateAgent(provider="ollama", model="llama3.2", base_url=ollama_server.url) as agent:
         reply = agent.chat("?", output_type=City)
         partials = [p async for p in reply.partial()]

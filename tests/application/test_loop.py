@@ -153,8 +153,8 @@ async def test_observers_see_failed_model_calls_with_their_error_type() -> None:
     with pytest.raises(ProviderUnavailableError):
         await agent.chat("x")
     kinds = [getattr(e, "kind", None) for e in seen]
-    assert kinds == ["run_started", "model_call_finished", "run_failed"]
-    assert isinstance(seen[1], ModelCallFinished) and seen[1].error == "ProviderUnavailableError"
+    assert kinds == ["run_started", "message_started", "model_call_finished", "run_failed"]
+    assert isinstance(seen[2], ModelCallFinished) and seen[2].error == "ProviderUnavailableError"
 
 
 async def test_a_reply_is_consumed_once() -> None:
@@ -274,7 +274,7 @@ async def test_handler_gets_unknown_kinds_and_failures() -> None:
 
     with pytest.raises(ProviderUnavailableError):
         await CreateAgent(provider=FunctionModel(boom)).chat("x", handler=Handler())
-    assert got == ["Odd", "failed ProviderUnavailableError"]
+    assert got == ["Odd", "failed ProviderUnavailableError"]  # message_started has its own method: not unknown
 
 
 async def test_tool_call_deltas_are_forwarded() -> None:
