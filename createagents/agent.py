@@ -7,11 +7,13 @@ own variables in `providers.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import sys
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
@@ -36,6 +38,7 @@ from .domain.metrics import MetricsRecord
 from .domain.output import OutputMode
 from .domain.pending import Decision, Paused
 from .domain.settings import ModelSettings
+from .environment import configure_logging_from_environment, environment_limits
 from .providers import ApiKey, ProviderOptions, build_model
 
 _log = logging.getLogger("createagents")
@@ -82,21 +85,22 @@ class CreateAgent(Generic[OutT]):
         self,
         provider: str | ChatModel | None = None,
         model: str | None = None,
-        *,
+        name: str | None = None,
         instructions: str | None = None,
-        tools: Iterable[object] | None = None,
         config: Mapping[str, Any] | None = None,
+        tools: Iterable[object] | None = None,
+        history_max_size: int | None = _DEFAULTS.history_max_size,
+        *,
         base_url: str | None = None,
         api_key: ApiKey | None = None,
         api_version: str | None = None,
         api: str = "chat",
-        timeout: float = _DEFAULTS.timeout,
-        max_retries: int = _DEFAULTS.max_retries,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         provider_options: Mapping[str, Any] | None = None,
-        max_turns: int = _DEFAULTS.max_turns,
+        max_turns: int | None = None,
         tool_timeout: float = _DEFAULTS.tool_timeout,
         tool_threads: int = _DEFAULTS.tool_threads,
-        history_max_size: int | None = _DEFAULTS.history_max_size,
         history_max_tokens: int | None = _DEFAULTS.history_max_tokens,
         store: ConversationStore | str | None = None,
         observers: Iterable[RunObserver | Callable[[RunEvent], None]] = (),
@@ -109,16 +113,24 @@ class CreateAgent(Generic[OutT]):
         output_mode: OutputMode | None = None,
         output_retries: int = 1,
     ) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigurationError(f"name must be a non-empty str, got {name!r}")
+        self.name = name
+        provider, model = _provider_and_model(provider, model)
+        if isinstance(provider, str):
+            provider = provider.strip().lower()  # "OpenAI" and "openai" are one provider, as in createagents 0.3
+        from_env = environment_limits(provider if isinstance(provider, str) else "")
         self.limits = limits = RunLimits(
-            max_turns=max_turns,
+            max_turns=_first(max_turns, from_env.get("max_turns"), _DEFAULTS.max_turns),
             tool_timeout=tool_timeout,
             tool_threads=tool_threads,
             history_max_size=history_max_size,
             history_max_tokens=history_max_tokens,
             metrics_limit=metrics_limit,
-            timeout=timeout,
-            max_retries=max_retries,
+            timeout=_first(timeout, from_env.get("timeout"), _DEFAULTS.timeout),
+            max_retries=_first(max_retries, from_env.get("max_retries"), _DEFAULTS.max_retries),
         )
+        configure_logging_from_environment()
         self.instructions = _instructions(instructions)
         self.settings = ModelSettings.from_mapping(config)
         self.tools: tuple[Tool | ClientTool | Toolset | HostedTool, ...] = to_tools(tools, _builtin_tool)
@@ -133,7 +145,6 @@ class CreateAgent(Generic[OutT]):
                 f"approval_timeout must be a finite number of seconds > 0, got {approval_timeout!r}"
             )
         self.approver = approver  # a server consults it before refusing an approval over Chat Completions
-        provider, model = _provider_and_model(provider, model)
         if isinstance(api_key, str):
             register_secret(api_key)
         self._model = build_model(
@@ -155,7 +166,7 @@ class CreateAgent(Generic[OutT]):
         self.provider = self._model.provider
         threads = ToolThreads(limits.tool_threads)
         self._metrics = MetricsRecorder(
-            limit=limits.metrics_limit, sinks=[LoggingSink(), *metrics_sinks], tool_threads=threads
+            limit=limits.metrics_limit, sinks=[LoggingSink(name), *metrics_sinks], tool_threads=threads
         )
         self._observers: list[Callable[[RunEvent], None]] = [self._metrics.observe, *_observer_callables(observers)]
         store = _store(store)
@@ -194,7 +205,9 @@ class CreateAgent(Generic[OutT]):
         self._background: BackgroundRuns | None = None
 
     def __repr__(self) -> str:
-        return f"CreateAgent(provider={self.provider!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
+        named = f"name={self.name!r}, " if self.name else ""
+        tools = [t.name for t in self.tools]
+        return f"CreateAgent({named}provider={self.provider!r}, model={self.model!r}, tools={tools})"
 
     # -- chatting ------------------------------------------------------------
 
@@ -227,6 +240,7 @@ class CreateAgent(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: None = None,
+        instructions: str | None = None,
     ) -> Reply[OutT]: ...
     @overload
     def chat(
@@ -236,6 +250,7 @@ class CreateAgent(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: type[T],
+        instructions: str | None = None,
     ) -> Reply[T]: ...
     @overload
     def chat(
@@ -245,6 +260,7 @@ class CreateAgent(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: Any,
+        instructions: str | None = None,
     ) -> Reply[Any]: ...
     def chat(
         self,
@@ -253,16 +269,19 @@ class CreateAgent(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: Any = None,
+        instructions: str | None = None,
     ) -> Reply[Any]:
         """Send a message on the default conversation: await the reply for text, iterate it for tokens.
 
         Calls started together run concurrently; each sees the history committed
         when it started and appends its own turn when it completes. `config`
-        overrides the agent's model settings and `output_type` its output type
-        (`str`: text) for this call only.
+        overrides the agent's model settings, `output_type` its output type
+        (`str`: text) and `instructions` its instructions, for this call only.
         """
         self._runtime.ensure_open()
-        return self._default.chat(message, handler=handler, config=config, output_type=output_type)
+        return self._default.chat(
+            message, handler=handler, config=config, output_type=output_type, instructions=instructions
+        )
 
     @overload
     def ask(
@@ -426,10 +445,17 @@ class CreateAgent(Generic[OutT]):
             self._background = BackgroundRuns(store)
         return self._background
 
-    def chat_sync(self, message: str) -> OutT:
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+    ) -> OutT:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
-        return self._default.chat_sync(message)
+        return self._default.chat_sync(message, handler=handler, config=config, output_type=output_type)
 
     @property
     def store(self) -> ConversationStore:
@@ -467,17 +493,102 @@ class CreateAgent(Generic[OutT]):
         """Counts, error rates, latency / time-to-first-token percentiles (p50, p95, p99), token totals."""
         return self._metrics.summary()
 
-    def export_metrics_json(self, path: str | Path | None = None) -> str:
-        """The summary and the records as JSON; also written to `path` when given."""
+    def export_metrics_json(self, path: str | Path | None = None, *, filepath: str | Path | None = None) -> str:
+        """The summary and the records as JSON; also written to `path` (0.3's `filepath`) when given."""
         from .adapters.metrics_export import to_json
 
-        return to_json(self._metrics, path)
+        return to_json(self._metrics, path if path is not None else filepath)
 
-    def export_metrics_prometheus(self, path: str | Path | None = None) -> str:
-        """Prometheus text exposition of the running totals; also written to `path` when given."""
+    def export_metrics_prometheus(self, path: str | Path | None = None, *, filepath: str | Path | None = None) -> str:
+        """Prometheus text exposition of the running totals; also written to `path` (or `filepath`) when given."""
         from .adapters.metrics_export import to_prometheus
 
-        return to_prometheus(self._metrics, path)
+        return to_prometheus(self._metrics, path if path is not None else filepath)
+
+    # -- createagents 0.3's names (docs/migrating.md) -------------------------
+
+    def get_configs(self) -> dict[str, Any]:
+        """The agent's configuration, keyed as createagents 0.3 keyed it.
+
+        `history` is the default conversation's (a list of `{"role", "content"}`)
+        when the store can be read without awaiting (the in-memory one), else None:
+        `await agent.history()` reads any store.
+        """
+        from .adapters.memory_store import InMemoryConversationStore
+
+        store = self._runtime.store
+        history = (
+            [{"role": m.role, "content": m.content} for m in store.peek(DEFAULT_CONVERSATION)]
+            if isinstance(store, InMemoryConversationStore)
+            else None
+        )
+        settings = {k: v for k, v in dataclasses.asdict(self.settings).items() if v is not None}
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "name": self.name,
+            "instructions": self.instructions,
+            "config": settings,
+            "tools": [t.name for t in self.tools] or None,
+            "history": history,
+            "history_max_size": self.limits.history_max_size,
+        }
+
+    def get_system_available_tools(self) -> dict[str, str]:
+        """The built-in tools, by name: their descriptions (`tools=["currentdate"]` picks one)."""
+        from .adapters.builtin_tools import BUILTIN_TOOLS
+
+        return {name: t.description for name, t in BUILTIN_TOOLS.items()}
+
+    def get_all_available_tools(self) -> dict[str, str]:
+        """The built-in tools and this agent's own, by name: their descriptions."""
+        tools = self.get_system_available_tools()
+        for t in self.tools:
+            tools.setdefault(t.name, t.description)
+        return tools
+
+    def get_metrics(self) -> list[MetricsRecord]:
+        """createagents 0.3's `get_metrics`: the model-call records (`latency_ms`, `tokens_used`... as aliases)."""
+        return [r for r in self._metrics.records if r.kind == "model_call"]
+
+    def start_cli(self) -> None:
+        """The interactive chat of `createagents chat`, on this agent, in the terminal (blocking).
+
+        Commands: /help, /metrics, /configs, /tools, /clear, and exit (or /exit, Ctrl-D).
+        Call it from a plain script, not from inside a running event loop.
+        """
+        import asyncio
+
+        from .cli._chat import Repl, _read_line
+
+        with asyncio.Runner() as runner:
+            Repl(self, runner, read=_read_line, out=sys.stdout, err=sys.stderr).loop()
+
+    # -- synchronous and AI-SDK-style calls -----------------------------------
+
+    def chat_sync_stream(self, message: str, **kw: Any) -> Iterator[str]:
+        """The tokens of `chat(message)` for code that is not async: `for token in agent.chat_sync_stream(msg)`."""
+        return self._runtime.sync.iterate(self.chat(message, **kw).__aiter__())
+
+    def events_sync(self, message: str, **kw: Any) -> Iterator[RunEvent]:
+        """The events of `chat(message)` for code that is not async."""
+        return self._runtime.sync.iterate(self.chat(message, **kw).events())
+
+    async def acall(self, message: str, **kw: Any) -> OutT:
+        """`await agent.chat(message)`, under an AI SDK client's name."""
+        return await self.chat(message, **kw)  # type: ignore[no-any-return]
+
+    def call(self, message: str, **kw: Any) -> OutT:
+        """`agent.chat_sync(message)`, under an AI SDK client's name."""
+        return self.chat_sync(message, **kw)
+
+    def astream(self, message: str, **kw: Any) -> AsyncIterator[str]:
+        """`async for token in agent.chat(message)`, under an AI SDK client's name."""
+        return self.chat(message, **kw).__aiter__()
+
+    def stream(self, message: str, **kw: Any) -> Iterator[str]:
+        """`agent.chat_sync_stream(message)`, under an AI SDK client's name."""
+        return self.chat_sync_stream(message, **kw)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -572,6 +683,10 @@ def _instructions(instructions: object) -> str | None:
     if instructions is not None and not isinstance(instructions, str):
         raise ConfigurationError(f"instructions must be a str, got {type(instructions).__name__}")
     return instructions
+
+
+def _first(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
 
 
 def _builtin_tool(name: str) -> Tool:

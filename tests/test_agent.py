@@ -33,14 +33,18 @@ from createagents.domain.messages import AssistantMessage
 from createagents.testing import FunctionModel, tool_call
 
 
-def test_every_argument_after_model_is_keyword_only() -> None:
+def test_the_first_arguments_keep_createagents_03s_order_and_the_rest_are_keyword_only() -> None:
     parameters = list(inspect.signature(CreateAgent).parameters.values())
-    assert [p.name for p in parameters[:2]] == ["provider", "model"]
-    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters[:2])
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[2:])
+    first = ["provider", "model", "name", "instructions", "config", "tools", "history_max_size"]
+    assert [p.name for p in parameters[:7]] == first
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters[:7])
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[7:])
     with pytest.raises(TypeError, match="positional"):
-        CreateAgent("test", "m", "You are concise.")  # type: ignore[misc]
-    assert CreateAgent("test", "m", instructions="You are concise.").instructions == "You are concise."
+        CreateAgent("test", "m", "Bot", "Be brief.", None, None, 10, "http://x")  # type: ignore[misc]
+    agent = CreateAgent("test", "m", "Bot", "You are concise.", {"temperature": 0.1}, ["currentdate"], 4)
+    assert (agent.name, agent.instructions, agent.settings.temperature) == ("Bot", "You are concise.", 0.1)
+    assert [t.name for t in agent.tools] == ["currentdate"] and agent.limits.history_max_size == 4
+    assert repr(agent).startswith("CreateAgent(name='Bot', provider='test'")
 
 
 def test_without_a_provider_is_a_clear_error_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,7 @@ BUILTIN_TOOLS: dict[str, Tool] = {"currentdate": currentdate, "readlocalfile": r
 
 def builtin_tool(name: str) -> Tool:
     try:
-        return BUILTIN_TOOLS[name]
+        return BUILTIN_TOOLS[name.lower()]  # "CurrentDate" too, as createagents 0.3 matched them
     except KeyError:
         raise ConfigurationError(
             f"unknown built-in tool {name!r}; built-in tools: {', '.join(sorted(BUILTIN_TOOLS))}"

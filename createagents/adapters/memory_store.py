@@ -91,6 +91,11 @@ class InMemoryConversationStore(ConversationStore, RunLog):
     def __len__(self) -> int:
         return len(self._histories)
 
+    def peek(self, conversation_id: str) -> list[Message]:
+        """The history as it is now, read without awaiting (and without counting as a use)."""
+        entry = self._histories.get(conversation_id)
+        return list(entry[0]) if entry is not None else []
+
     async def load(self, conversation_id: str) -> list[Message]:
         entry = self._histories.get(conversation_id)
         if entry is None:

@@ -12,13 +12,14 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import IO, Any
 
 from ..application.ports import MetricsSink
 from ..domain.metrics import MetricsRecord
 from ._secrets import mask_secrets, register_secret
 
-__all__ = ["LoggingSink", "configure_logging", "register_secret"]
+__all__ = ["LoggingConfig", "LoggingSink", "configure_logging", "logging_configured", "register_secret"]
 
 LOGGER_NAME = "createagents"
 _SECRET_KEYS = frozenset({"api_key", "api-key", "authorization", "password", "secret", "token", "access_token"})
@@ -53,7 +54,13 @@ def _logger() -> Any:
 
 
 class LoggingSink(MetricsSink):
-    """Logs each record at INFO (WARNING when it failed); costs one level check when logging is off."""
+    """Logs each record at INFO (WARNING when it failed); costs one level check when logging is off.
+
+    `agent` (the agent's name, when it has one) goes on every line.
+    """
+
+    def __init__(self, agent: str | None = None) -> None:
+        self.agent = agent
 
     def record(self, record: MetricsRecord) -> None:
         level = logging.INFO if record.success else logging.WARNING
@@ -62,11 +69,19 @@ class LoggingSink(MetricsSink):
         fields = asdict(record)
         kind = fields.pop("kind")
         fields.pop("timestamp")
+        if self.agent:
+            fields["agent"] = self.agent
         _logger().log(level, kind, **fields)
 
 
-def configure_logging(level: str | int = "INFO", json: bool = False, stream: IO[str] | None = None) -> None:
-    """Turn createagents' logs on: `level` for the "createagents" logger, JSON or key=value lines."""
+def configure_logging(
+    level: str | int = "INFO", json: bool = False, stream: IO[str] | None = None, file: str | Path | None = None
+) -> None:
+    """Turn createagents' logs on: `level` for the "createagents" logger, JSON or key=value lines.
+
+    Lines go to `stream` (stderr by default) or, with `file`, to that file,
+    rotated at 10 MB with 5 kept (its folder is made).
+    """
     if isinstance(level, str):
         resolved = logging.getLevelName(level.upper())
         if not isinstance(resolved, int):
@@ -76,8 +91,43 @@ def configure_logging(level: str | int = "INFO", json: bool = False, stream: IO[
         level = resolved
     if _state["handler"] is not None:
         _std.removeHandler(_state["handler"])
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler
+    if file is not None:
+        from logging.handlers import RotatingFileHandler
+
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(file, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _std.addHandler(handler)
     _std.setLevel(level)
     _state.update(json=json, handler=handler, logger=None)
+
+
+def logging_configured() -> bool:
+    """Whether `configure_logging` attached a handler already (the user's call wins over the environment)."""
+    return _state["handler"] is not None
+
+
+class LoggingConfig:
+    """createagents 0.3's logging switch, kept for code written for it: `configure_logging` does the work."""
+
+    @classmethod
+    def configure(
+        cls,
+        level: str | int | None = None,
+        *,
+        log_to_file: bool = False,
+        log_file_path: str | Path | None = None,
+        json_format: bool = False,
+        **_ignored: Any,
+    ) -> None:
+        import os
+
+        file = (log_file_path or os.environ.get("LOG_FILE_PATH") or "logs/app.log") if log_to_file else None
+        configure_logging(level or os.environ.get("LOG_LEVEL") or "INFO", json=json_format, file=file)
+
+    @classmethod
+    def configure_for_development(cls, level: str | int = logging.INFO) -> None:
+        configure_logging(level)

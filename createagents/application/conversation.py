@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, overload
 
@@ -53,6 +53,26 @@ class SyncRunner:
             coro.close()
             raise RuntimeError("a blocking createagents call was made from inside its own event loop")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        """An async iterator's items, one blocking step at a time; stopping early closes it on its loop."""
+
+        async def step() -> T:
+            return await items.__anext__()
+
+        finished = False
+        try:
+            while True:
+                try:
+                    item = self.run(step())
+                except StopAsyncIteration:
+                    finished = True
+                    return
+                yield item
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if not finished and aclose is not None:
+                self.run(aclose())
 
     def close(self) -> None:
         with self._guard:
@@ -135,6 +155,7 @@ class Runtime:
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
         output: OutputSpec | Unset | None = UNSET,
+        instructions: str | None = None,
     ) -> Reply[Any]:
         """A reply that runs one turn in `scope`; a bad message or handler is refused before anything is sent.
 
@@ -161,6 +182,10 @@ class Runtime:
             spec = replace(spec, approver=approver)
         if not isinstance(output, Unset):
             spec = with_output(spec, output)
+        if instructions is not None:
+            if not isinstance(instructions, str) or not instructions.strip():
+                raise ConfigurationError("instructions must be a non-empty str")
+            spec = replace(spec, instructions=instructions)
         start = None if message is None else UserMessage(content=message)
         return Reply(
             lambda: run_turn(spec, scope, start, conversation_id=conversation_id, notify=notify),
@@ -303,6 +328,7 @@ class Conversation(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
         output_type: None = None,
+        instructions: str | None = None,
     ) -> Reply[OutT]: ...
     @overload
     def chat(
@@ -313,6 +339,7 @@ class Conversation(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
         output_type: type[T],
+        instructions: str | None = None,
     ) -> Reply[T]: ...
     @overload
     def chat(
@@ -323,6 +350,7 @@ class Conversation(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
         output_type: Any,
+        instructions: str | None = None,
     ) -> Reply[Any]: ...
     def chat(
         self,
@@ -332,18 +360,20 @@ class Conversation(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         client_tools: Sequence[ClientTool] = (),
         output_type: Any = None,
+        instructions: str | None = None,
     ) -> Reply[Any]:
         """Send a user message; the returned reply runs the turn when consumed.
 
         `config` overrides the agent's model settings for this turn only;
         `client_tools` adds tools the caller runs (the turn pauses when the
-        model calls one); `output_type` replaces the agent's for this turn
-        (`str`: plain text).
+        model calls one); `output_type` and `instructions` replace the agent's
+        for this turn (`output_type=str`: plain text).
         """
         runtime = self._runtime
         settings = runtime.settings_for(config)
         output = UNSET if output_type is None else runtime.output_for(output_type)
-        return runtime.reply(message, handler, self.id, _Scope(runtime, self.id), settings, client_tools, UNSET, output)
+        scope = _Scope(runtime, self.id)
+        return runtime.reply(message, handler, self.id, scope, settings, client_tools, UNSET, output, instructions)
 
     def resume(
         self,
@@ -384,9 +414,16 @@ class Conversation(Generic[OutT]):
                 )
         return found
 
-    def chat_sync(self, message: str) -> OutT:
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+    ) -> OutT:
         """The blocking `chat`, for scripts and notebooks."""
-        reply = self.chat(message)
+        reply: Reply[OutT] = self.chat(message, handler=handler, config=config, output_type=output_type)
         return self._runtime.sync.run(_await(reply))
 
     async def history(self) -> list[Message]:

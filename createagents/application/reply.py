@@ -58,6 +58,13 @@ class Answer(str):
         answer.paused = finished.paused if type(finished) is RunPaused else None
         return answer
 
+    async def __aiter__(self) -> AsyncGenerator[str, None]:
+        """The text, already whole: createagents 0.3 code iterates the awaited answer (`async for t in r`).
+
+        To see tokens as they arrive, iterate the reply instead: `async for t in agent.chat(m)`.
+        """
+        yield str(self)
+
 
 OutT = TypeVar("OutT", default=Answer)
 """What awaiting a reply gives: the text (`Answer`), or the value of the run's output type."""
@@ -158,6 +165,7 @@ class Reply(Coroutine[Any, Any, OutT], Generic[OutT]):
         self._stream: AsyncGenerator[Any, None] | None = None
         self._consumed = False
         self._finished: RunFinished | RunPaused | None = None
+        self.run_id: str | None = None  # known once the run starts (its `RunStarted` event)
         self._waiter: Coroutine[Any, Any, OutT] | None = None
         self.error: BaseException | None = None
 
@@ -241,6 +249,8 @@ class Reply(Coroutine[Any, Any, OutT], Generic[OutT]):
                         await handler._dispatch(event)
                     if type(event) is RunFinished or type(event) is RunPaused:
                         self._finished = event
+                    elif type(event) is RunStarted:
+                        self.run_id = event.run_id
                     yield event
         except Exception as e:
             yield await self._failed(e)
@@ -271,6 +281,8 @@ class Reply(Coroutine[Any, Any, OutT], Generic[OutT]):
                         yield event.text
                     elif type(event) is RunFinished or type(event) is RunPaused:
                         self._finished = event
+                    elif type(event) is RunStarted:
+                        self.run_id = event.run_id
         except (Exception, asyncio.CancelledError, GeneratorExit) as e:
             await self._failed(e)
             raise

@@ -25,7 +25,6 @@ import logging
 import math
 import re
 import time
-from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, overload
 
@@ -158,26 +157,50 @@ class Tool:
         return result
 
 
-class BaseTool(ABC):
-    """Subclass for tools that hold state or configuration; the schema comes from `run`'s signature."""
+class BaseTool:
+    """Subclass for tools that hold state or configuration.
+
+    Write `run` (plain or `async def`): its signature and docstring make the
+    schema. Or, as createagents 0.3 tools do, write `execute(**kwargs)` and a
+    `parameters` JSON schema: that schema is then what the model sees, as it is.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any] | None] = None
     timeout: ClassVar[float | None] = None
     requires_approval: ClassVar[ApprovalRule] = False
 
-    @abstractmethod
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work; may be `async def`."""
+        raise NotImplementedError
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """createagents 0.3's name for `run`."""
+        raise NotImplementedError
 
     def as_tool(self) -> Tool:
-        name = self.name or _snake(type(self).__name__)
-        description = self.description or inspect.getdoc(type(self)) or ""
+        cls = type(self)
+        name = self.name or _snake(cls.__name__)
+        description = self.description or inspect.getdoc(cls) or ""
         # read from the class, not the instance: a function there would be bound as a method
-        rule = next((vars(k)["requires_approval"] for k in type(self).__mro__ if "requires_approval" in vars(k)), False)
+        rule = next((vars(k)["requires_approval"] for k in cls.__mro__ if "requires_approval" in vars(k)), False)
         if isinstance(rule, staticmethod):
             rule = rule.__func__
-        return Tool(self.run, name=name, description=description, timeout=self.timeout, requires_approval=rule)
+        if cls.run is not BaseTool.run:
+            fn = self.run
+        elif cls.execute is not BaseTool.execute:
+            fn = self.execute
+        else:
+            raise ConfigurationError(f"tool class {cls.__name__} needs a `run` method (or 0.3's `execute`)")
+        return Tool(
+            fn,
+            name=name,
+            description=description,
+            timeout=self.timeout,
+            requires_approval=rule,
+            parameters=self.parameters,
+        )
 
 
 class ClientTool:

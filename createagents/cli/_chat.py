@@ -25,9 +25,10 @@ COMMANDS = {
     "/clear": "forget the conversation so far",
     "/tools": "the agent's tools",
     "/metrics": "model calls, tokens, latency and tool calls so far",
+    "/configs": "the agent's configuration",
     "/exit": "quit (so does Ctrl-D; Ctrl-C stops an answer)",
 }
-_ALIASES = {"/quit": "/exit", "/?": "/help"}
+_ALIASES = {"/quit": "/exit", "/?": "/help", "exit": "/exit", "quit": "/exit"}  # createagents 0.3 quit so
 
 
 def run_chat(
@@ -55,7 +56,7 @@ def run_chat(
 
 class Repl:
     def __init__(
-        self, agent: CreateAgent, runner: asyncio.Runner, *, read: Callable[[str], str], out: TextIO, err: TextIO
+        self, agent: CreateAgent[Any], runner: asyncio.Runner, *, read: Callable[[str], str], out: TextIO, err: TextIO
     ) -> None:
         self.agent = agent
         self.runner = runner
@@ -80,8 +81,8 @@ class Repl:
             line = line.strip()
             if not line:
                 continue
-            if line.startswith("/") and " " not in line:
-                if not self.command(_ALIASES.get(line, line)):
+            if (line.startswith("/") and " " not in line) or line.lower() in _ALIASES:
+                if not self.command(_ALIASES.get(line.lower(), line)):
                     return
                 continue
             self.turn(line)
@@ -104,6 +105,11 @@ class Repl:
         elif name == "/metrics":
             for text in metrics_lines(self.agent.metrics_summary()):
                 self.say(text)
+        elif name == "/configs":
+            for key, value in self.agent.get_configs().items():
+                if key == "history" and isinstance(value, list):
+                    value = f"{len(value)} messages"
+                self.say(f"  {key}: {value}")
         else:
             self.say(f"unknown command {name}; /help lists the commands")
         return True

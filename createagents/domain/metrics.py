@@ -34,6 +34,31 @@ class ModelCallRecord:
     error_type: str | None = None
     kind: Literal["model_call"] = "model_call"
 
+    # createagents 0.3's names for the same numbers (its `ChatMetrics`), for code written against it
+    @property
+    def latency_ms(self) -> float:
+        return round(self.latency * 1000, 2)
+
+    @property
+    def tokens_used(self) -> int:
+        return self.total_tokens
+
+    @property
+    def error_message(self) -> str | None:
+        return self.error_type
+
+    @property
+    def load_duration_ms(self) -> float:
+        return self.load_duration * 1000
+
+    @property
+    def prompt_eval_duration_ms(self) -> float:
+        return self.prompt_eval_duration * 1000
+
+    @property
+    def eval_duration_ms(self) -> float:
+        return self.eval_duration * 1000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallRecord:

@@ -55,6 +55,10 @@ class ModelSettings:
         allowed = [f.name for f in fields(cls)]
         values: dict[str, Any] = {}
         for given, value in config.items():
+            if given == "stream":  # createagents 0.3's switch: a reply streams when it is iterated, so no setting
+                if not isinstance(value, bool | None):
+                    raise ConfigurationError(f"setting 'stream' must be true or false, got {value!r}")
+                continue
             key = ALIASES.get(given, given)
             if key not in allowed:
                 raise ConfigurationError(
