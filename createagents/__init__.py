@@ -3,7 +3,7 @@
 import logging as _logging
 
 from .adapters.memory_store import InMemoryConversationStore
-from .adapters.structured_logging import configure_logging
+from .adapters.structured_logging import LoggingConfig, configure_logging
 from .agent import CreateAgent
 from .application.conversation import Conversation
 from .application.ports import ChatModel, ChatRequest, ConversationStore, MetricsSink, RunObserver
@@ -79,6 +79,7 @@ __version__ = "0.1.0"
 _logging.getLogger("createagents").addHandler(_logging.NullHandler())  # a library is silent unless asked
 
 __all__ = [
+    "LoggingConfig",
     "OutputFormat",
     "OutputMode",
     "OutputValidationError",

@@ -355,3 +355,11 @@ async def test_mounted_under_another_app_the_limits_and_open_routes_still_hold()
                 assert r.status == 200 and (await r.json())["choices"][0]["message"]["content"] == "You said: hi"
     finally:
         await runner.cleanup()
+
+
+async def test_an_agent_with_a_name_is_served_under_it() -> None:
+    async with running(CreateAgent(provider="test", name="support")) as server, server.client(KEY) as client:
+        ids = {m.id for m in (await client.models.list()).data}
+        assert {"default", "support", "test"} <= ids
+        answer = await client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}])
+        assert answer.choices[0].message.content == "You said: hi"

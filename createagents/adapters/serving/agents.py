@@ -86,13 +86,16 @@ def own_approver(agent: ServedAgent) -> Approver | None:
 
 
 def served_names(agents: object) -> dict[str, ServedAgent]:
-    """Names -> agents: a mapping as given, or one agent under "default" and under its model name."""
+    """Names -> agents: a mapping as given, or one agent under "default", its own name and its model name."""
     if isinstance(agents, Mapping):
         if not agents:
             raise ConfigurationError("agents is empty; serve at least one agent")
         named = dict(agents)
     else:
         named = {"default": agents}
+        own = getattr(agents, "name", None)
+        if isinstance(own, str) and own:
+            named.setdefault(own, agents)
         model = getattr(agents, "model", None)
         if isinstance(model, str) and model:
             named.setdefault(model, agents)
