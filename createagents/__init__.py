@@ -38,6 +38,8 @@ from .domain.errors import (
 from .domain.events import (
     ApprovalRequested,
     HostedToolCall,
+    MessageCompleted,
+    MessageStarted,
     ModelCallFinished,
     ModelEvent,
     NestedEvent,
@@ -79,6 +81,8 @@ __version__ = "0.1.0"
 _logging.getLogger("createagents").addHandler(_logging.NullHandler())  # a library is silent unless asked
 
 __all__ = [
+    "MessageCompleted",
+    "MessageStarted",
     "LoggingConfig",
     "OutputFormat",
     "OutputMode",

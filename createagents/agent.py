@@ -452,10 +452,13 @@ class CreateAgent(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: Any = None,
+        instructions: str | None = None,
     ) -> OutT:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
-        return self._default.chat_sync(message, handler=handler, config=config, output_type=output_type)
+        return self._default.chat_sync(
+            message, handler=handler, config=config, output_type=output_type, instructions=instructions
+        )
 
     @property
     def store(self) -> ConversationStore:

@@ -40,16 +40,8 @@ def environment_limits(provider: str) -> dict[str, Any]:
 
 def configure_logging_from_environment() -> None:
     """`LOG_LEVEL`, `LOG_JSON_FORMAT`, `LOG_TO_FILE`, `LOG_FILE_PATH`: logs on, unless the code configured them."""
-    from .adapters.structured_logging import configure_logging, logging_configured
+    from .adapters.structured_logging import LoggingConfig, logging_configured
 
-    level = os.environ.get("LOG_LEVEL")
-    to_file = _true(os.environ.get("LOG_TO_FILE"))
-    json = _true(os.environ.get("LOG_JSON_FORMAT"))
-    if logging_configured() or not (level or to_file or json):
+    if logging_configured() or not any(os.environ.get(v) for v in ("LOG_LEVEL", "LOG_TO_FILE", "LOG_JSON_FORMAT")):
         return
-    file = (os.environ.get("LOG_FILE_PATH") or "logs/app.log") if to_file else None
-    configure_logging(level or "INFO", json=json, file=file)
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+    LoggingConfig.configure()

@@ -111,7 +111,11 @@ def logging_configured() -> bool:
 
 
 class LoggingConfig:
-    """createagents 0.3's logging switch, kept for code written for it: `configure_logging` does the work."""
+    """createagents 0.3's logging switch, kept for code written for it: `configure_logging` does the work.
+
+    As in 0.3, each argument not given falls back to its environment variable
+    (`LOG_LEVEL`, `LOG_TO_FILE`, `LOG_FILE_PATH`, `LOG_JSON_FORMAT`).
+    """
 
     @classmethod
     def configure(
@@ -125,9 +129,39 @@ class LoggingConfig:
     ) -> None:
         import os
 
-        file = (log_file_path or os.environ.get("LOG_FILE_PATH") or "logs/app.log") if log_to_file else None
-        configure_logging(level or os.environ.get("LOG_LEVEL") or "INFO", json=json_format, file=file)
+        to_file = log_to_file or _true(os.environ.get("LOG_TO_FILE"))
+        file = (log_file_path or os.environ.get("LOG_FILE_PATH") or "logs/app.log") if to_file else None
+        json = json_format or _true(os.environ.get("LOG_JSON_FORMAT"))
+        configure_logging(level or os.environ.get("LOG_LEVEL") or "INFO", json=json, file=file)
 
     @classmethod
     def configure_for_development(cls, level: str | int = logging.INFO) -> None:
         configure_logging(level)
+
+    @classmethod
+    def set_level(cls, level: str | int) -> None:
+        _std.setLevel(level.upper() if isinstance(level, str) else level)
+
+    @classmethod
+    def get_logger(cls, name: str = LOGGER_NAME) -> logging.Logger:
+        return logging.getLogger(name)
+
+    @classmethod
+    def get_handlers(cls) -> list[logging.Handler]:
+        return list(_std.handlers)
+
+    @classmethod
+    def reset(cls) -> None:
+        """Silent again, as before any `configure`: the handler this module attached is removed and closed."""
+        handler = _state["handler"]
+        if handler is not None:
+            _std.removeHandler(handler)
+            handler.close()
+        _std.setLevel(logging.NOTSET)
+        _state.update(json=False, handler=None, logger=None)
+
+    silence_package_logger = reset
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

@@ -421,9 +421,12 @@ class Conversation(Generic[OutT]):
         handler: EventHandler | None = None,
         config: Mapping[str, Any] | None = None,
         output_type: Any = None,
+        instructions: str | None = None,
     ) -> OutT:
         """The blocking `chat`, for scripts and notebooks."""
-        reply: Reply[OutT] = self.chat(message, handler=handler, config=config, output_type=output_type)
+        reply: Reply[OutT] = self.chat(
+            message, handler=handler, config=config, output_type=output_type, instructions=instructions
+        )
         return self._runtime.sync.run(_await(reply))
 
     async def history(self) -> list[Message]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,7 +18,8 @@ from openai.types.responses import Response, ResponseStreamEvent, ResponseUsage
 
 from tests.fakes.responses_server import FakeResponsesServer, RFunctionCall, RScript
 
-SECRET = "sk-test-RESPONSES-0123456789"
+from .conftest import SECRET
+
 MODEL = "gpt-fake-1"
 ENC = ["reasoning.encrypted_content"]
 
@@ -33,11 +33,8 @@ LIFECYCLE = {"response.created", "response.in_progress", "response.completed", "
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeResponsesServer]:
-    s = FakeResponsesServer(api_key=SECRET)
-    await s.start()
-    yield s
-    await s.stop()
+def server(responses_server: FakeResponsesServer) -> FakeResponsesServer:
+    return responses_server
 
 
 def client(server: FakeResponsesServer, **kw: Any) -> openai.AsyncOpenAI:

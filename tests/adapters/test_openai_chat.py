@@ -45,40 +45,9 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@pytest.fixture(autouse=True, params=["lean", "sdk"])
-def request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs on both transports: our pooled aiohttp one, and an SDK client built the same way."""
-    if request.param == "sdk":
-        from createagents import providers
-
-        monkeypatch.setattr(providers, "_transport", sdk_transport_like)
-    return str(request.param)
-
-
-def sdk_transport_like(endpoint: Any) -> Any:
-    """An `openai` client configured as our endpoint is: what a user who built their own client sends."""
-    from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
-
-    from createagents.adapters._openai_sdk import SdkTransport
-
-    common: dict[str, Any] = {
-        "http_client": DefaultAioHttpClient(),
-        "timeout": endpoint.timeout,
-        "max_retries": 0,
-        "default_headers": {**endpoint.public, **endpoint.credentials},
-    }
-    if "{deployment}" in endpoint.url:
-        client: Any = AsyncAzureOpenAI(
-            azure_endpoint=endpoint.url.split("/openai/deployments/")[0],
-            api_version=endpoint.query["api-version"],
-            api_key=None if endpoint.token else endpoint.credentials["api-key"],
-            azure_ad_token_provider=endpoint.token,
-            **common,
-        )
-    else:
-        base_url = endpoint.url.removesuffix("/chat/completions")
-        client = AsyncOpenAI(base_url=base_url, api_key=endpoint.token or "unused", **common)
-    return SdkTransport(client, owns_client=True)
+@pytest.fixture(autouse=True)
+def request_path(both_transports: str) -> str:
+    return both_transports
 
 
 def agent_for(server: FakeOpenAIServer, **kw: Any) -> CreateAgent:

@@ -30,8 +30,7 @@ from createagents.adapters.openai_chat import OpenAIChatModel
 from createagents.domain.settings import ModelSettings
 from tests.fakes.openai_server import FakeOpenAIServer, Script
 
-from .conftest import SECRET
-from .test_openai_chat import sdk_transport_like
+from .conftest import SECRET, sdk_transport_like
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,48 +37,9 @@ async def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-@pytest.fixture
-async def responses_server() -> AsyncIterator[FakeResponsesServer]:
-    server = FakeResponsesServer(api_key=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(autouse=True, params=["lean", "sdk"])
-def request_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs on both transports: our pooled aiohttp one, and an SDK client built the same way."""
-    if request.param == "sdk":
-        from createagents import providers
-
-        monkeypatch.setattr(providers, "_transport", sdk_transport_like)
-    return str(request.param)
-
-
-def sdk_transport_like(endpoint: Any) -> Any:
-    """An `openai` client configured as our endpoint is, speaking the API the endpoint's path names."""
-    from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
-
-    from createagents.adapters._openai_sdk import SdkTransport
-
-    api = "responses" if endpoint.url.endswith("/responses") else "chat"
-    common: dict[str, Any] = {
-        "http_client": DefaultAioHttpClient(),
-        "timeout": endpoint.timeout,
-        "max_retries": 0,
-        "default_headers": {**endpoint.public, **endpoint.credentials},
-    }
-    if "api-version" in endpoint.query:
-        client: Any = AsyncAzureOpenAI(
-            azure_endpoint=endpoint.url.split("/openai/")[0],
-            api_version=endpoint.query["api-version"],
-            api_key=endpoint.credentials["api-key"],
-            **common,
-        )
-    else:
-        base_url = endpoint.url.rsplit("/", 1)[0] if api == "responses" else endpoint.url[: -len("/chat/completions")]
-        client = AsyncOpenAI(base_url=base_url, api_key="unused", **common)
-    return SdkTransport(client, owns_client=True, api=api)
+@pytest.fixture(autouse=True)
+def request_path(both_transports: str) -> str:
+    return both_transports
 
 
 def agent_for(server: FakeResponsesServer | FakeOpenAIServer, **kw: Any) -> CreateAgent:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,14 +31,6 @@ class City(BaseModel):
 class Draft(BaseModel):
     title: str
     notes: str = ""  # a default: OpenAI's strict mode cannot take this schema
-
-
-@pytest.fixture
-async def responses_server() -> AsyncIterator[FakeResponsesServer]:
-    server = FakeResponsesServer(api_key=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def openai_agent(server: FakeOpenAIServer, **kw: Any) -> CreateAgent[Any]:
