@@ -294,6 +294,7 @@ class CreateAgent(Generic[OutT]):
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
         output_type: None = None,
+        instructions: str | None = None,
     ) -> Reply[OutT]: ...
     @overload
     def ask(
@@ -306,6 +307,7 @@ class CreateAgent(Generic[OutT]):
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
         output_type: type[T],
+        instructions: str | None = None,
     ) -> Reply[T]: ...
     @overload
     def ask(
@@ -318,6 +320,7 @@ class CreateAgent(Generic[OutT]):
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
         output_type: Any,
+        instructions: str | None = None,
     ) -> Reply[Any]: ...
     def ask(
         self,
@@ -329,6 +332,7 @@ class CreateAgent(Generic[OutT]):
         client_tools: Sequence[ClientTool] = (),
         approver: Approver | Unset | None = UNSET,
         output_type: Any = None,
+        instructions: str | None = None,
     ) -> Reply[Any]:
         """A one-shot call that stores nothing: the same `Reply` as `chat`.
 
@@ -337,8 +341,8 @@ class CreateAgent(Generic[OutT]):
         `history` is what the model sees before `message` (a served request's
         earlier messages, say); with `message=None` the turn goes on from a
         history that ends with client tool results. `config` overrides model
-        settings, `client_tools` adds tools the caller runs and `approver`
-        replaces the agent's, for this call only. A paused stateless turn
+        settings, `client_tools` adds tools the caller runs, and `approver`,
+        `output_type` and `instructions` replace the agent's, for this call only. A paused stateless turn
         keeps its state in `reply.paused`, for `resume`.
         """
         runtime = self._runtime
@@ -351,7 +355,8 @@ class CreateAgent(Generic[OutT]):
             raise ConfigurationError("ask(None) goes on from tool results: the history must end with a ToolMessage")
         scope = Stateless(history) if history else self._stateless
         output = UNSET if output_type is None else runtime.output_for(output_type)
-        return runtime.reply(message, handler, "", scope, runtime.settings_for(config), client_tools, approver, output)
+        settings = runtime.settings_for(config)
+        return runtime.reply(message, handler, "", scope, settings, client_tools, approver, output, instructions)
 
     async def chat_many(
         self,

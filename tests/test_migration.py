@@ -589,3 +589,12 @@ def test_quick_start_6_metrics_export(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert json.loads((tmp_path / "metrics.json").read_text())["records"] == []  # 0.3: "metrics"
     assert (tmp_path / "metrics.prom").exists()
     agent.close()
+
+
+async def test_ask_takes_per_call_instructions_too() -> None:
+    model = TestModel()
+    agent = CreateAgent(model, instructions="Be brief.")
+    await agent.ask("one", instructions="Answer in Portuguese.")
+    await agent.ask("two")
+    systems = [[m.content for m in r.messages if m.role == "system"] for r in model.requests]
+    assert systems == [["Answer in Portuguese."], ["Be brief."]]
