@@ -249,14 +249,14 @@ async def _openai_sdk(url: str) -> tuple[Ask, Callable[[], Any]]:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-    response_format = _response_format()
+    response_format: Any = _response_format()
 
     async def ask(message: str) -> Trip:
         stream = await client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": message}],
             stream=True,
-            response_format=response_format,  # type: ignore[arg-type]
+            response_format=response_format,
         )
         parts = []
         async for chunk in stream:
