@@ -154,7 +154,8 @@ def render(results: dict[str, Any], chart_name: str) -> str:
         "The HTTP server (`createagents serve`) against LiteLLM's proxy has its own page: "
         "[performance-serving.md](performance-serving.md); paused and resumed turns and background runs have "
         "theirs: [performance-hitl.md](performance-hitl.md); streaming on OpenAI's Responses API has its own: "
-        "[performance-responses.md](performance-responses.md).",
+        "[performance-responses.md](performance-responses.md); structured output (`output_type=`) has its own: "
+        "[performance-structured.md](performance-structured.md).",
         "",
         "## Targets",
         "",

@@ -19,6 +19,7 @@ from ..domain.output import ANSWER_TOOL, OUTPUT_MODES, OutputFormat, OutputMode
 _NAME = re.compile(r"[^a-zA-Z0-9_-]+")
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _MAX_ERRORS = 10  # validation errors told to the model on a retry
+_NUMBER_END = frozenset("0123456789.eE+-")
 _OPEN_NUMBER = re.compile(r"([:\[,]\s*)-?(?:\d[\d.eE+-]*)?$")  # a number at the end may still be growing
 
 
@@ -101,7 +102,9 @@ class OutputSpec:
         from pydantic_core import from_json
 
         try:
-            data = from_json(_OPEN_NUMBER.sub(r"\1", text), allow_partial="trailing-strings")
+            if text[-1:] in _NUMBER_END:  # only then can a number at the end still be growing
+                text = text[:-64] + _OPEN_NUMBER.sub(r"\1", text[-64:])  # the tail: a number is short
+            data = from_json(text, allow_partial="trailing-strings")
             if self.wrapped:
                 if not isinstance(data, dict) or "response" not in data:
                     return None
