@@ -34,7 +34,7 @@ from .domain.errors import ConfigurationError
 from .domain.events import RunEvent
 from .domain.limits import RunLimits
 from .domain.messages import AssistantMessage, HostedTool, Message, SystemMessage, ToolMessage, UserMessage
-from .domain.metrics import MetricsRecord
+from .domain.metrics import MetricsRecord, ModelCallRecord
 from .domain.output import OutputMode
 from .domain.pending import Decision, Paused
 from .domain.settings import ModelSettings
@@ -450,6 +450,36 @@ class CreateAgent(Generic[OutT]):
             self._background = BackgroundRuns(store)
         return self._background
 
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: None = None,
+        instructions: str | None = None,
+    ) -> OutT: ...
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: type[T],
+        instructions: str | None = None,
+    ) -> T: ...
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any,
+        instructions: str | None = None,
+    ) -> Any: ...
     def chat_sync(
         self,
         message: str,
@@ -458,7 +488,7 @@ class CreateAgent(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         output_type: Any = None,
         instructions: str | None = None,
-    ) -> OutT:
+    ) -> Any:
         """The blocking `chat`, for scripts; works where an event loop already runs (notebooks)."""
         self._runtime.ensure_open()
         return self._default.chat_sync(
@@ -555,9 +585,9 @@ class CreateAgent(Generic[OutT]):
             tools.setdefault(t.name, t.description)
         return tools
 
-    def get_metrics(self) -> list[MetricsRecord]:
+    def get_metrics(self) -> list[ModelCallRecord]:
         """createagents 0.3's `get_metrics`: the model-call records (`latency_ms`, `tokens_used`... as aliases)."""
-        return [r for r in self._metrics.records if r.kind == "model_call"]
+        return [r for r in self._metrics.records if isinstance(r, ModelCallRecord)]
 
     def start_cli(self) -> None:
         """The interactive chat of `createagents chat`, on this agent, in the terminal (blocking).
@@ -582,13 +612,93 @@ class CreateAgent(Generic[OutT]):
         """The events of `chat(message)` for code that is not async."""
         return self._runtime.sync.iterate(self.chat(message, **kw).events())
 
-    async def acall(self, message: str, **kw: Any) -> OutT:
+    @overload
+    async def acall(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: None = None,
+        instructions: str | None = None,
+    ) -> OutT: ...
+    @overload
+    async def acall(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: type[T],
+        instructions: str | None = None,
+    ) -> T: ...
+    @overload
+    async def acall(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any,
+        instructions: str | None = None,
+    ) -> Any: ...
+    async def acall(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+        instructions: str | None = None,
+    ) -> Any:
         """`await agent.chat(message)`, under an AI SDK client's name."""
-        return await self.chat(message, **kw)  # type: ignore[no-any-return]
+        return await self.chat(
+            message, handler=handler, config=config, output_type=output_type, instructions=instructions
+        )
 
-    def call(self, message: str, **kw: Any) -> OutT:
+    @overload
+    def call(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: None = None,
+        instructions: str | None = None,
+    ) -> OutT: ...
+    @overload
+    def call(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: type[T],
+        instructions: str | None = None,
+    ) -> T: ...
+    @overload
+    def call(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any,
+        instructions: str | None = None,
+    ) -> Any: ...
+    def call(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any = None,
+        instructions: str | None = None,
+    ) -> Any:
         """`agent.chat_sync(message)`, under an AI SDK client's name."""
-        return self.chat_sync(message, **kw)
+        return self.chat_sync(
+            message, handler=handler, config=config, output_type=output_type, instructions=instructions
+        )
 
     def astream(self, message: str, **kw: Any) -> AsyncIterator[str]:
         """`async for token in agent.chat(message)`, under an AI SDK client's name."""

@@ -598,3 +598,45 @@ async def test_ask_takes_per_call_instructions_too() -> None:
     await agent.ask("two")
     systems = [[m.content for m in r.messages if m.role == "system"] for r in model.requests]
     assert systems == [["Answer in Portuguese."], ["Be brief."]]
+
+
+def test_an_abandoned_blocking_stream_does_not_hang_the_exit_or_outlive_close() -> None:
+    """A generator left half-read at exit, or after `close()`, is finished by its loop's shutdown, not waited on."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        from createagents import CreateAgent
+        agent = CreateAgent("test", provider_options={"text": "one two three four"})
+        kept = agent.chat_sync_stream("hi")
+        assert next(kept) == "one "
+        other = CreateAgent("test", provider_options={"text": "a b c"})
+        second = other.chat_sync_stream("hi")
+        next(second)
+        other.close()
+        del second  # after close: nothing is run on a new loop
+        import threading, time
+        for _ in range(500):  # the closed agent's loop thread ends on its own, soon; no new one starts
+            if [t.name for t in threading.enumerate()].count("createagents-sync") == 1:
+                break
+            time.sleep(0.01)
+        assert [t.name for t in threading.enumerate()].count("createagents-sync") == 1
+        print("end")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "end" and "already running" not in done.stderr
+
+
+def test_explicit_logging_config_arguments_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, logging_state: None
+) -> None:
+    monkeypatch.setenv("LOG_TO_FILE", "true")
+    monkeypatch.setenv("LOG_FILE_PATH", str(tmp_path / "env.log"))
+    monkeypatch.setenv("LOG_JSON_FORMAT", "true")
+    LoggingConfig.configure(log_to_file=False, json_format=False)
+    assert not any(isinstance(h, logging.FileHandler) for h in LoggingConfig.get_handlers())
+    LoggingConfig.reset()

@@ -122,16 +122,16 @@ class LoggingConfig:
         cls,
         level: str | int | None = None,
         *,
-        log_to_file: bool = False,
+        log_to_file: bool | None = None,
         log_file_path: str | Path | None = None,
-        json_format: bool = False,
+        json_format: bool | None = None,
         **_ignored: Any,
     ) -> None:
         import os
 
-        to_file = log_to_file or _true(os.environ.get("LOG_TO_FILE"))
+        to_file = _true(os.environ.get("LOG_TO_FILE")) if log_to_file is None else log_to_file
         file = (log_file_path or os.environ.get("LOG_FILE_PATH") or "logs/app.log") if to_file else None
-        json = json_format or _true(os.environ.get("LOG_JSON_FORMAT"))
+        json = _true(os.environ.get("LOG_JSON_FORMAT")) if json_format is None else json_format
         configure_logging(level or os.environ.get("LOG_LEVEL") or "INFO", json=json, file=file)
 
     @classmethod

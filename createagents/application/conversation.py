@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping, Sequence
@@ -39,9 +40,13 @@ class SyncRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
+        self.closed = False
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._guard:
+            if self.closed:
+                coro.close()
+                raise AgentClosedError("this agent was closed; create a new one")
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(
@@ -55,12 +60,18 @@ class SyncRunner:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
-        """An async iterator's items, one blocking step at a time; stopping early closes it on its loop."""
+        """An async iterator's items, one blocking step at a time; stopping early closes it on its loop.
+
+        An abandoned iterator found at interpreter exit, or after the agent
+        closed, is not closed here: its loop is gone (or going), and the loop's
+        own shutdown finishes async generators.
+        """
 
         async def step() -> T:
             return await items.__anext__()
 
         finished = False
+        loop = None
         try:
             while True:
                 try:
@@ -68,14 +79,17 @@ class SyncRunner:
                 except StopAsyncIteration:
                     finished = True
                     return
+                loop = loop or self._loop
                 yield item
         finally:
             aclose = getattr(items, "aclose", None)
-            if not finished and aclose is not None:
+            live = loop is not None and loop is self._loop and self._thread is not None and self._thread.is_alive()
+            if not finished and aclose is not None and live and not sys.is_finalizing():
                 self.run(aclose())
 
     def close(self) -> None:
         with self._guard:
+            self.closed = True
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None or thread is None:
             return
@@ -414,6 +428,36 @@ class Conversation(Generic[OutT]):
                 )
         return found
 
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: None = None,
+        instructions: str | None = None,
+    ) -> OutT: ...
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: type[T],
+        instructions: str | None = None,
+    ) -> T: ...
+    @overload
+    def chat_sync(
+        self,
+        message: str,
+        *,
+        handler: EventHandler | None = None,
+        config: Mapping[str, Any] | None = None,
+        output_type: Any,
+        instructions: str | None = None,
+    ) -> Any: ...
     def chat_sync(
         self,
         message: str,
@@ -422,9 +466,9 @@ class Conversation(Generic[OutT]):
         config: Mapping[str, Any] | None = None,
         output_type: Any = None,
         instructions: str | None = None,
-    ) -> OutT:
+    ) -> Any:
         """The blocking `chat`, for scripts and notebooks."""
-        reply: Reply[OutT] = self.chat(
+        reply: Reply[Any] = self.chat(
             message, handler=handler, config=config, output_type=output_type, instructions=instructions
         )
         return self._runtime.sync.run(_await(reply))

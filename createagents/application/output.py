@@ -101,6 +101,9 @@ class OutputSpec:
         """The value so far of a JSON answer still arriving, or None while nothing valid can be made of it."""
         from pydantic_core import from_json
 
+        if text.lstrip().startswith("```"):  # a fenced answer, still arriving: what follows the fence's first line
+            _, _, text = text.lstrip().partition("\n")
+            text = text.rstrip().removesuffix("```")
         try:
             if text[-1:] in _NUMBER_END:  # only then can a number at the end still be growing
                 text = text[:-64] + _OPEN_NUMBER.sub(r"\1", text[-64:])  # the tail: a number is short

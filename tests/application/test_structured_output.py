@@ -6,11 +6,15 @@ import dataclasses
 import enum
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs it on Python < 3.12
+)
 
 import pytest
 from pydantic import BaseModel
-from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+from typing_extensions import TypedDict
 
 from createagents import (
     AssistantMessage,
@@ -272,3 +276,65 @@ async def test_a_model_gets_its_best_mode_and_a_mode_it_lacks_is_refused() -> No
         CreateAgent(provider=ToolsOnly(), output_type=City, output_mode="native")
     with pytest.raises(ConfigurationError, match="'native' is not supported"):
         CreateAgent(provider=ToolsOnly(), output_mode="native").chat("?", output_type=City)
+
+
+class Optional_(TypedDict):
+    title: str
+    year: NotRequired[int]
+
+
+class Tagged(BaseModel):
+    tags: dict[str, int]
+
+
+async def test_a_fenced_answer_still_shows_partial_values() -> None:
+    text = "```json\n" + json.dumps({"population": 545000, "country": "Portugal", "name": "Lisbon"}) + "\n```"
+
+    async def stream(messages: list[Any], tools: list[Any]) -> AsyncIterator[str]:
+        for i in range(0, len(text), 5):
+            yield text[i : i + 5]
+
+    agent = CreateAgent(provider=FunctionModel(stream), output_type=City, output_mode="prompted")
+    partials = [p async for p in agent.chat("?").partial()]
+    assert len(partials) >= 2 and partials[0].name != "Lisbon" and partials[-1] == City(**LISBON)
+
+
+async def test_a_number_at_the_end_is_never_shown_half_written() -> None:
+    text = json.dumps(LISBON)  # population last: it arrives digit by digit
+
+    async def stream(messages: list[Any], tools: list[Any]) -> AsyncIterator[str]:
+        for i in range(0, len(text), 3):
+            yield text[i : i + 3]
+
+    agent = CreateAgent(provider=FunctionModel(stream), output_type=City)
+    partials = [p async for p in agent.chat("?").partial()]
+    assert partials and all(p.population == 545000 for p in partials)
+
+
+def test_strict_only_when_openai_can_enforce_the_schema_exactly() -> None:
+
+    from createagents.application.output import OutputSpec
+
+    class Optional_(TypedDict):
+        title: str
+        year: NotRequired[int]
+
+    class Tagged(BaseModel):
+        tags: dict[str, int]
+
+    assert OutputSpec(City).strict_schema is not None
+    assert OutputSpec(Optional_).strict_schema is None  # a property that may be left out
+    assert OutputSpec(Tagged).strict_schema is None  # an open dict: strict would force it empty
+    wrapped = OutputSpec(list[City]).format("native").schema
+    ref = wrapped["properties"]["response"]["items"]["$ref"]
+    assert ref == "#/$defs/City" and "City" in wrapped["$defs"]  # every $ref resolves in what is sent
+
+
+def test_tool_mode_requires_a_tool_call_on_openai_and_azure_but_not_elsewhere() -> None:
+    from createagents.adapters._openai_wire import AZURE, COMPATIBLE, OPENAI
+    from createagents.application.output import OutputSpec
+
+    fmt = OutputSpec(City).format("tool")
+    for profile, choice in ((OPENAI, "required"), (AZURE, "required"), (COMPATIBLE, "auto")):
+        body = profile.params("m", [UserMessage(content="?")], [], __import__("createagents").ModelSettings(), fmt)
+        assert body.get("tool_choice", "auto") == choice, profile

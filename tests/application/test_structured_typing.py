@@ -41,6 +41,12 @@ EXAMPLE = textwrap.dedent(
         plain = CreateAgent(provider="test")
         reveal_type(await plain.chat("hi"))  # REVEAL plain
         reveal_type(await plain.chat("Where?", output_type=City))  # REVEAL plain_override
+        reveal_type(plain.chat_sync("Where?", output_type=City))  # REVEAL sync_override
+        reveal_type(plain.call("Where?", output_type=City))  # REVEAL call_override
+        reveal_type(await plain.acall("Where?", output_type=City))  # REVEAL acall_override
+        reveal_type(agent.chat_sync("Where?"))  # REVEAL sync
+        reveal_type(plain.conversation("y").chat_sync("Where?", output_type=City))  # REVEAL conversation_sync
+        reveal_type(plain.get_metrics()[0].latency_ms)  # REVEAL metric_alias
 
         wrong: int = await agent.chat("The largest city in Portugal?")  # ERROR assignment
     """
@@ -56,6 +62,12 @@ EXPECTED = {
     "partial": "example.City",
     "plain": "createagents.application.reply.Answer",
     "plain_override": "example.City",
+    "sync_override": "example.City",
+    "call_override": "example.City",
+    "acall_override": "example.City",
+    "sync": "example.City",
+    "conversation_sync": "example.City",
+    "metric_alias": "float",
 }
 
 NOTE = re.compile(r'^example\.py:(\d+): note: Revealed type is "(.*)"$')
