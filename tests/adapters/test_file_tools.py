@@ -309,3 +309,29 @@ def test_importing_the_tool_loads_no_reader_library() -> None:
     code = f"import sys, createagents.adapters.builtin_tools; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_relative_path_is_looked_up_in_the_sandbox_first(sandbox: Path) -> None:
+    (sandbox / "notes.txt").write_text("inside")
+    (sandbox.parent / "notes.txt").write_text("outside")  # the working directory has one too
+    assert await read("notes.txt") == "inside"
+
+
+async def test_a_sandbox_reached_through_a_symlink_still_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.txt").write_text("ok")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    monkeypatch.setenv("FILE_TOOL_BASE_DIR", str(tmp_path / "link"))  # as macOS's /tmp is a link
+    assert await read(str(tmp_path / "link" / "a.txt")) == "ok"
+    fixed = read_local_file(base_dir=tmp_path / "link")
+    assert await fixed({"path": "a.txt"}) == "ok"
+
+
+async def test_a_file_of_exactly_the_size_limit_is_read(tmp_path: Path) -> None:
+    (tmp_path / "ten.txt").write_text("x" * 10)
+    (tmp_path / "eleven.txt").write_text("x" * 11)
+    tool = read_local_file(base_dir=tmp_path, max_bytes=10)
+    assert await tool({"path": "ten.txt"}) == "x" * 10
+    with pytest.raises(ToolError, match=r"too large|limit|bytes"):
+        await tool({"path": "eleven.txt"})
