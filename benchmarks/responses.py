@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import importlib.util
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -56,6 +54,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if not __package__:  # run as a script: import from the project, not from benchmarks/ (its modules shadow names)
     sys.path[0] = str(ROOT)
+
+from benchmarks import _harness as harness  # noqa: E402 - once the project is on the path
+from benchmarks._harness import KeepAlive, WorkerFailed  # noqa: E402
 
 MODEL = "bench"
 FULL = {"tokens": 20_000, "rounds": 5}
@@ -98,60 +99,27 @@ _HEAD = (
 _ASKED = re.compile(rb"stream (\d+)")
 
 
-class _Protocol(asyncio.Protocol):
+class _Protocol(KeepAlive):
     """Reads `POST /v1/responses` requests (keep-alive) and answers "stream N" with N tokens."""
 
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (head_end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head = self.buffer[:head_end].decode("latin-1")
-            length = 0
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            if len(self.buffer) < head_end + 4 + length:
-                return
-            body = self.buffer[head_end + 4 : head_end + 4 + length]
-            self.buffer = self.buffer[head_end + 4 + length :]
-            assert self.transport is not None
-            if not head.startswith("POST ") or " /v1/responses " not in head:
-                self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                continue
-            asked = _ASKED.search(body)
-            self.transport.write(_HEAD + rendered(int(asked.group(1)) if asked else 5))
+    def request(self, head: str, body: bytes) -> None:
+        assert self.transport is not None
+        if not head.startswith("POST ") or " /v1/responses " not in head:
+            self.not_found()
+            return
+        asked = _ASKED.search(body)
+        self.transport.write(_HEAD + rendered(int(asked.group(1)) if asked else 5))
 
 
 async def serve(port_file: str, sizes: list[int]) -> None:
     for n in sizes:  # rendered before the port is known: the measured requests find them ready
         rendered(n)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Protocol, "127.0.0.1", 0)
-    Path(port_file).write_text(str(server.sockets[0].getsockname()[1]))  # noqa: ASYNC240 - once, before serving
-    async with server:
-        await server.serve_forever()
+    await harness.serve(_Protocol, port_file)
 
 
 def start_server(n: int) -> tuple[subprocess.Popen[bytes], str]:
     """The server in its own process, the answers of 5 and `n` tokens rendered; its URL (without `/v1`)."""
-    port_file = Path(tempfile.mkdtemp(prefix="responses-bench-")) / "port"
-    command = [sys.executable, "-m", "benchmarks.responses", "serve", str(port_file), "5", str(n)]
-    server = subprocess.Popen(command, cwd=ROOT)
-    for _ in range(400):
-        if port_file.exists() and port_file.read_text():
-            return server, f"http://127.0.0.1:{port_file.read_text()}"
-        if server.poll() is not None:
-            break
-        time.sleep(0.025)
-    server.kill()
-    raise SystemExit("the benchmark server did not start")
+    return harness.start_server("benchmarks.responses", ["serve", "5", str(n)])
 
 
 # -- the contenders: each streams one answer, yielding its text deltas ----------------------
@@ -256,29 +224,8 @@ async def measure(name: str, url: str, n: int) -> dict[str, Any]:
 # -- the run: a fresh worker process per (contender, round) ---------------------------------
 
 
-class WorkerFailed(Exception):
-    pass
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_worker(name: str, url: str, n: int, server_pid: int) -> dict[str, Any]:
-    before = _cpu_seconds(server_pid)
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.responses", "worker", name, url, str(n)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if out.returncode != 0:
-        raise WorkerFailed(f"{name} failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["server_cpu_s"] = _cpu_seconds(server_pid) - before
-    return result
+    return harness.run_worker("benchmarks.responses", [name, url, str(n)], server_pid, name)
 
 
 def available(requested: list[str] | None) -> list[str]:
@@ -352,29 +299,9 @@ def summarise(raw: dict[str, list[dict[str, Any] | None]]) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("createagents", "openai", "pydantic-ai-slim", "openai-agents", "aiohttp", "httpx", "pydantic"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in ln
-            ),
-            cpu,
-        )
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "versions": versions,
-    }
+    return harness.machine(
+        ("createagents", "openai", "pydantic-ai-slim", "openai-agents", "aiohttp", "httpx", "pydantic")
+    )
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -517,7 +444,7 @@ def profile(n: int, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
-        asyncio.run(serve(argv[1], [int(n) for n in argv[2:]]))
+        asyncio.run(serve(argv[-1], [int(n) for n in argv[1:-1]]))  # the port file last
         return 0
     if argv[:1] == ["worker"]:
         print(json.dumps(asyncio.run(measure(argv[1], argv[2], int(argv[3])))))

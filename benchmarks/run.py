@@ -31,7 +31,6 @@ import datetime
 import importlib.util
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks._harness import WorkerFailed, cpu_seconds, machine, start_server
 from benchmarks.clients import CLIENTS, CONSTRUCT, PEERS, STREAM_ONLY, peak_rss_mb
 from benchmarks.server import TOOL_ANSWER, expected_text
 from benchmarks.stores import CONCURRENT_STORES, STORES
@@ -159,32 +159,16 @@ async def _work(client_name: str, workload: str, url: str, sizes: dict[str, Any]
 # -- the runner -------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _start_server() -> tuple[subprocess.Popen[bytes], str]:
-    port_file = Path(tempfile.mkdtemp()) / "port"
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks.server", str(port_file)], cwd=ROOT)
-    for _ in range(200):
-        if port_file.exists() and port_file.read_text():
-            return server, f"http://127.0.0.1:{port_file.read_text()}"
-        time.sleep(0.05)
-    server.kill()
-    raise SystemExit("the benchmark server did not start")
-
-
-class WorkerFailed(Exception):
-    """A client failed a workload (an error, or a wrong answer)."""
+    return start_server("benchmarks.server")
 
 
 def _run_worker(
     client: str, workload: str, url: str, sizes: dict[str, Any], server_pid: int, extra: dict[str, Any] | None = None
 ) -> Any:
-    before = _cpu_seconds(server_pid)
+    before = cpu_seconds(server_pid)
     redis_pid = (extra or {}).get("redis_pid")
-    redis_before = _cpu_seconds(redis_pid) if redis_pid else 0.0
+    redis_before = cpu_seconds(redis_pid) if redis_pid else 0.0
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "worker", client, workload, url, json.dumps(sizes),
          json.dumps(extra or {})],
@@ -197,9 +181,9 @@ def _run_worker(
         raise WorkerFailed(f"{client} / {workload} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if workload != "store_turn":
-        result["server_cpu_s"] = _cpu_seconds(server_pid) - before
+        result["server_cpu_s"] = cpu_seconds(server_pid) - before
     if redis_pid and workload == "store_concurrent" and client.startswith("redis"):
-        result["redis_cpu_s"] = _cpu_seconds(redis_pid) - redis_before
+        result["redis_cpu_s"] = cpu_seconds(redis_pid) - redis_before
     return result
 
 
@@ -504,38 +488,26 @@ def _rounded(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in (
-        "createagents", "openai", "ollama", "httpx", "pydantic-ai-slim", "openai-agents", "aiohttp", "aiosqlite",
-        "redis",
-    ):  # fmt: skip
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    cpu = next(
+    found = machine(
         (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
+            "createagents",
+            "openai",
+            "ollama",
+            "httpx",
+            "pydantic-ai-slim",
+            "openai-agents",
+            "aiohttp",
+            "aiosqlite",
+            "redis",
+        )
     )
-    redis_server = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        found = re.search(
+        version = re.search(
             r"v=(\S+)", subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
         )
-        redis_server = found.group(1) if found else ""
-    if redis_server:
-        versions["redis-server"] = redis_server
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "versions": versions,
-    }
+        if version:
+            found["versions"]["redis-server"] = version.group(1)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,10 @@ import json
 import sys
 import time
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
+
+from benchmarks import _harness as harness
+from benchmarks._harness import KeepAlive
 
 CREATED = int(time.time())
 TOOL_ANSWER = "The sum is 5."
@@ -191,34 +193,12 @@ def _plan(body: dict[str, Any]) -> tuple[str, int, float]:
 _responding: set[asyncio.Future[None]] = set()
 
 
-class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buffer[:head_end].decode("latin-1")
-            length = 0
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            if len(self.buffer) < head_end + 4 + length:
-                return
-            body = self.buffer[head_end + 4 : head_end + 4 + length]
-            self.buffer = self.buffer[head_end + 4 + length :]
-            path = head.split(" ", 2)[1]
-            task = asyncio.ensure_future(self.respond(path, json.loads(body or b"{}")))
-            _responding.add(task)
-            task.add_done_callback(_responding.discard)
+class _Protocol(KeepAlive):
+    def request(self, head: str, body: bytes) -> None:
+        path = head.split(" ", 2)[1]
+        task = asyncio.ensure_future(self.respond(path, json.loads(body or b"{}")))
+        _responding.add(task)
+        task.add_done_callback(_responding.discard)
 
     async def respond(self, path: str, body: dict[str, Any]) -> None:
         transport = self.transport
@@ -309,12 +289,7 @@ def _pacer(delay: float) -> _Pacer:
 
 
 async def serve(port_file: str) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Protocol, "127.0.0.1", 0, backlog=4096)
-    port = server.sockets[0].getsockname()[1]
-    Path(port_file).write_text(str(port))  # noqa: ASYNC240 - once, before serving
-    async with server:
-        await server.serve_forever()
+    await harness.serve(_Protocol, port_file, backlog=4096)
 
 
 if __name__ == "__main__":
