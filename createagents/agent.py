@@ -22,7 +22,7 @@ from .adapters.structured_logging import LoggingSink, register_secret
 from .application.background import BackgroundRun, BackgroundRuns
 from .application.batch import run_many
 from .application.conversation import UNSET, Conversation, Runtime, Stateless, Unset
-from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver, with_output
+from .application.loop import DEFAULT_APPROVAL_TIMEOUT, AgentSpec, Approver
 from .application.metrics import MetricsRecorder
 from .application.output import check_options as check_output_options
 from .application.ports import ChatModel, ConversationStore, MetricsSink, RunLog, RunObserver
@@ -196,7 +196,7 @@ class CreateAgent(Generic[OutT]):
         )
         check_output_options(output_mode, output_retries)
         if output_type is not None:
-            self._runtime.spec = with_output(self._runtime.spec, self._runtime.output_for(output_type))
+            self._runtime.spec = dataclasses.replace(self._runtime.spec, output=self._runtime.output_for(output_type))
         self.output_type = output_type
         # weak: a server that talks to millions of users must not keep a Conversation per id forever;
         # a conversation in use (by a caller or a running reply) stays the same object, and so keeps its lock
@@ -656,57 +656,13 @@ class CreateAgent(Generic[OutT]):
             message, handler=handler, config=config, output_type=output_type, instructions=instructions
         )
 
-    @overload
-    def call(
-        self,
-        message: str,
-        *,
-        handler: EventHandler | None = None,
-        config: Mapping[str, Any] | None = None,
-        output_type: None = None,
-        instructions: str | None = None,
-    ) -> OutT: ...
-    @overload
-    def call(
-        self,
-        message: str,
-        *,
-        handler: EventHandler | None = None,
-        config: Mapping[str, Any] | None = None,
-        output_type: type[T],
-        instructions: str | None = None,
-    ) -> T: ...
-    @overload
-    def call(
-        self,
-        message: str,
-        *,
-        handler: EventHandler | None = None,
-        config: Mapping[str, Any] | None = None,
-        output_type: Any,
-        instructions: str | None = None,
-    ) -> Any: ...
-    def call(
-        self,
-        message: str,
-        *,
-        handler: EventHandler | None = None,
-        config: Mapping[str, Any] | None = None,
-        output_type: Any = None,
-        instructions: str | None = None,
-    ) -> Any:
-        """`agent.chat_sync(message)`, under an AI SDK client's name."""
-        return self.chat_sync(
-            message, handler=handler, config=config, output_type=output_type, instructions=instructions
-        )
+    call = chat_sync  # an AI SDK client's name for the blocking call
 
     def astream(self, message: str, **kw: Any) -> AsyncIterator[str]:
         """`async for token in agent.chat(message)`, under an AI SDK client's name."""
         return self.chat(message, **kw).__aiter__()
 
-    def stream(self, message: str, **kw: Any) -> Iterator[str]:
-        """`agent.chat_sync_stream(message)`, under an AI SDK client's name."""
-        return self.chat_sync_stream(message, **kw)
+    stream = chat_sync_stream  # an AI SDK client's name for the blocking stream
 
     # -- lifecycle -----------------------------------------------------------
 

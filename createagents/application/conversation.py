@@ -18,8 +18,8 @@ from ..domain.messages import Message, UserMessage
 from ..domain.output import OutputMode
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
-from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn, with_output
-from .output import OutputSpec, resolve_mode
+from .loop import AgentSpec, Approver, Notify, Resume, TurnScope, run_turn
+from .output import OutputSpec
 from .pausing import check_decisions, check_expiry, pending_of
 from .ports import ConversationStore
 from .reply import EventHandler, OutT, Reply
@@ -141,8 +141,14 @@ class Runtime:
         except TypeError:  # an unhashable type expression: built each time
             spec = None
         if spec is None:
-            spec = OutputSpec(output_type, mode=self.output_mode, retries=self.output_retries)
-            resolve_mode(spec, self.spec.model.output_modes, self.spec.model.provider)
+            model = self.spec.model
+            spec = OutputSpec(
+                output_type,
+                mode=self.output_mode,
+                retries=self.output_retries,
+                supported=model.output_modes,
+                provider=model.provider,
+            )
             with contextlib.suppress(TypeError):
                 if len(self._outputs) < 256:
                     self._outputs[output_type] = spec
@@ -195,7 +201,7 @@ class Runtime:
                 raise ConfigurationError(f"approver must be a function of the pending call, got {approver!r}")
             spec = replace(spec, approver=approver)
         if not isinstance(output, Unset):
-            spec = with_output(spec, output)
+            spec = replace(spec, output=output)
         if instructions is not None:
             if not isinstance(instructions, str) or not instructions.strip():
                 raise ConfigurationError("instructions must be a non-empty str")

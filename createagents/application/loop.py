@@ -53,7 +53,7 @@ from ..domain.output import ANSWER_TOOL, OutputFormat, OutputMode
 from ..domain.pending import Decision, Deny, Paused, PendingCall
 from ..domain.settings import ModelSettings
 from .nesting import ParentRun
-from .output import OutputInvalid, OutputSpec, resolve_mode, retry_prompt
+from .output import OutputInvalid, OutputSpec, retry_prompt
 from .pausing import Progress, Settled, pause_state
 from .ports import ChatModel, ChatRequest
 from .tools import ClientTool, ToolBox, encodable, to_text
@@ -79,15 +79,6 @@ class AgentSpec:
     approver: Approver | None = None
     approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
     output: OutputSpec | None = None  # the answer's type, when it is data rather than text
-    output_format: OutputFormat | None = None  # how the model is asked for it (`with_output`)
-
-
-def with_output(spec: AgentSpec, output: OutputSpec | None) -> AgentSpec:
-    """`spec` answering in `output` (None: text), in the best mode its model supports (or the one asked for)."""
-    if output is None:
-        return replace(spec, output=None, output_format=None) if spec.output is not None else spec
-    mode = resolve_mode(output, spec.model.output_modes, spec.model.provider)
-    return replace(spec, output=output, output_format=output.format(mode))
 
 
 @dataclass(slots=True)
@@ -195,16 +186,17 @@ async def run_turn(
             yield event
             prefix: list[Message] = [SystemMessage(content=spec.instructions)] if spec.instructions else []
             tools = spec.toolbox.specs
-            output, fmt = spec.output, spec.output_format
+            output = spec.output
+            fmt = output.asked if output is not None else None  # how the model is asked for the answer
             attempts = 0  # answers that did not fit the output type
-            if output is not None and fmt is not None:
-                if fmt.mode == "tool":
+            if output is not None:
+                if output.asked.mode == "tool":
                     answer_tool = ToolSpec(
-                        name=ANSWER_TOOL, description=output.answer_tool_description(), parameters=fmt.schema
+                        name=ANSWER_TOOL, description=output.answer_tool_description(), parameters=output.asked.schema
                     )
                     tools = (*tools, answer_tool)
-                elif fmt.mode == "prompted":
-                    prefix.append(SystemMessage(content=fmt.instructions()))
+                elif output.asked.mode == "prompted":
+                    prefix.append(SystemMessage(content=output.asked.instructions()))
             prefix.extend(history)
             if isinstance(start, Resume):  # the paused round: its decisions, then on as if it had not paused
                 settled = Settled.from_state(state)
@@ -255,8 +247,8 @@ async def run_turn(
                 notify(event)
                 yield event
                 turn.usage = turn.usage + finished.usage
-                if output is not None and fmt is not None:
-                    answer = _answer_of(fmt, round_)
+                if output is not None:
+                    answer = _answer_of(output.asked, round_)
                     if answer is not None:
                         raw, call = answer
                         try:
@@ -275,7 +267,7 @@ async def run_turn(
                                     attempts=attempts,
                                 ) from None
                             new.append(message)
-                            new.extend(_retry_messages(message, call, e.errors, fmt.mode))
+                            new.extend(_retry_messages(message, call, e.errors, output.asked.mode))
                             continue
                         if call is not None:  # the answer tool's call becomes the answer's text: no dangling call
                             message = AssistantMessage(content=output.dump(value), thinking=message.thinking)

@@ -32,9 +32,21 @@ class OutputInvalid(Exception):
 
 
 class OutputSpec:
-    """One output type: its schema (as `OutputFormat`s), its validator and its partial parser."""
+    """One output type for one model: how it is asked for (`asked`), its validator and its partial parser.
 
-    def __init__(self, output_type: Any, *, mode: OutputMode | None = None, retries: int = 1) -> None:
+    `supported` are the model's modes, best first (`ChatModel.output_modes`):
+    the asked `mode` must be one of them; without one, the best is taken.
+    """
+
+    def __init__(
+        self,
+        output_type: Any,
+        *,
+        mode: OutputMode | None = None,
+        retries: int = 1,
+        supported: tuple[OutputMode, ...] = OUTPUT_MODES,
+        provider: str = "this model",
+    ) -> None:
         from pydantic import TypeAdapter
 
         check_options(mode, retries)
@@ -47,7 +59,6 @@ class OutputSpec:
                 "a TypedDict, a list of those, a Literal or an enum"
             ) from None
         self.type = output_type
-        self.mode = mode
         self.retries = retries
         self.wrapped = schema.get("type") != "object" or "properties" not in schema
         if self.wrapped:
@@ -59,9 +70,10 @@ class OutputSpec:
         self.strict_schema = _strict(schema)
         self.name = _NAME.sub("_", _type_name(output_type)).strip("_")[:64] or "answer"
         self.description = "" if self.wrapped else _docstring(output_type)
+        self.asked = self.format(_resolve_mode(mode, supported, provider))
 
     def __repr__(self) -> str:
-        return f"OutputSpec({self.name}, mode={self.mode!r})"
+        return f"OutputSpec({self.name}, mode={self.asked.mode!r})"
 
     def format(self, mode: OutputMode) -> OutputFormat:
         strict = self.strict_schema is not None
@@ -129,15 +141,15 @@ def check_options(mode: Any, retries: Any) -> None:
         raise ConfigurationError(f"output_retries must be a whole number >= 0, got {retries!r}")
 
 
-def resolve_mode(spec: OutputSpec, supported: tuple[OutputMode, ...], provider: str) -> OutputMode:
+def _resolve_mode(mode: OutputMode | None, supported: tuple[OutputMode, ...], provider: str) -> OutputMode:
     """The mode asked for, if the model supports it; else the model's best."""
-    if spec.mode is None:
+    if mode is None:
         return supported[0] if supported else "tool"
-    if spec.mode not in supported:
+    if mode not in supported:
         raise ConfigurationError(
-            f"output_mode {spec.mode!r} is not supported by {provider!r}; it supports {', '.join(supported)}"
+            f"output_mode {mode!r} is not supported by {provider!r}; it supports {', '.join(supported)}"
         )
-    return spec.mode
+    return mode
 
 
 def summarise(errors: list[dict[str, Any]]) -> str:
