@@ -81,8 +81,6 @@ def _secrets(api_key: ApiKey | None, url: str | None = None) -> tuple[str, ...]:
 def _openai(options: ProviderOptions) -> ChatModel:
     from .adapters._openai_endpoint import async_token, openai_endpoint
     from .adapters._openai_wire import WireProfile
-    from .adapters.openai_chat import OpenAIChatModel
-    from .adapters.openai_responses import OpenAIResponsesModel
 
     _require_model("openai", options)
     _allow_extra("openai", options, ("headers",))
@@ -102,10 +100,9 @@ def _openai(options: ProviderOptions) -> ChatModel:
         organization=env("OPENAI_ORG_ID"),
         project=env("OPENAI_PROJECT_ID"),
         timeout=options.timeout,
-        path="responses" if options.api == "responses" else "chat/completions",
+        path=_OPENAI_PATHS[options.api],
     )
-    adapter = OpenAIResponsesModel if options.api == "responses" else OpenAIChatModel
-    return adapter(
+    return _openai_adapter(options.api)(
         provider="openai",
         profile=profile,
         secrets=_secrets(api_key, base_url),
@@ -117,8 +114,6 @@ def _openai(options: ProviderOptions) -> ChatModel:
 def _azure(options: ProviderOptions) -> ChatModel:
     from .adapters._openai_endpoint import async_token, azure_endpoint
     from .adapters._openai_wire import AZURE
-    from .adapters.openai_chat import OpenAIChatModel
-    from .adapters.openai_responses import OpenAIResponsesModel
 
     _require_model("azure", options)
     _allow_extra("azure", options, ("headers",))
@@ -141,16 +136,29 @@ def _azure(options: ProviderOptions) -> ChatModel:
         api_version=options.api_version or env("AZURE_OPENAI_API_VERSION"),
         headers=options.extra.get("headers"),
         timeout=options.timeout,
-        path="responses" if options.api == "responses" else "chat/completions",
+        path=_OPENAI_PATHS[options.api],
     )
-    adapter = OpenAIResponsesModel if options.api == "responses" else OpenAIChatModel
-    return adapter(
+    return _openai_adapter(options.api)(
         provider="azure",
         profile=AZURE,
         secrets=_secrets(api_key, resource),
         max_retries=options.max_retries,
         transport=_transport(endpoint),
     )
+
+
+_OPENAI_PATHS = {"chat": "chat/completions", "responses": "responses"}
+
+
+def _openai_adapter(api: str) -> Callable[..., ChatModel]:
+    """The OpenAI-family model class of an API ("chat" or "responses"): they share everything else."""
+    if api == "responses":
+        from .adapters.openai_responses import OpenAIResponsesModel
+
+        return OpenAIResponsesModel
+    from .adapters.openai_chat import OpenAIChatModel
+
+    return OpenAIChatModel
 
 
 def _transport(endpoint: Any) -> Any:
