@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import Any
 
 from aiohttp import web
 
@@ -62,6 +63,42 @@ class FakeServer:
             await runner.cleanup()
 
     # -- connection faults ---------------------------------------------------
+
+    async def write_pieces(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        pieces: list[bytes],
+        faults: Any,
+        *,
+        at_once: bool = True,
+    ) -> None:
+        """Write a streamed body piece by piece, acting out the script's faults on the way.
+
+        `faults` has `disconnect_after`, `reset_after`, `stall_after` (pieces
+        sent first) and `chunk_delay`; without any, and `at_once`, the body
+        goes in one write (a thousand streams stay cheap).
+        """
+        calm = faults.disconnect_after is None and faults.reset_after is None and faults.stall_after is None
+        if at_once and calm and not faults.chunk_delay:
+            await response.write_eof(b"".join(pieces))
+            return
+        for n, piece in enumerate(pieces):
+            if faults.disconnect_after is not None and n == faults.disconnect_after:
+                assert request.transport is not None
+                request.transport.close()  # a dropped connection, mid-stream
+                return
+            if faults.reset_after is not None and n == faults.reset_after:
+                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
+                self.reset(request)
+                return
+            if faults.stall_after is not None and n == faults.stall_after:
+                await self.hold(request)
+                return
+            if faults.chunk_delay:
+                await asyncio.sleep(faults.chunk_delay)
+            await response.write(piece)
+        await response.write_eof()
 
     async def hold(self, request: web.Request) -> None:
         """Send nothing more and keep the connection open, until the client goes away or the server stops."""

@@ -199,22 +199,7 @@ class FakeOllamaServer(FakeServer):
             )
         if s.malformed_after is not None:
             lines.insert(s.malformed_after, b'{"model": "x", "message": {"content": "tru\n')
-        for n, line in enumerate(lines):
-            if s.disconnect_after is not None and n == s.disconnect_after:
-                assert request.transport is not None
-                request.transport.close()
-                return
-            if s.reset_after is not None and n == s.reset_after:
-                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
-                self.reset(request)
-                return
-            if s.stall_after is not None and n == s.stall_after:
-                await self.hold(request)
-                return
-            if s.chunk_delay:
-                await asyncio.sleep(s.chunk_delay)
-            await response.write(line)
-        await response.write_eof()
+        await self.write_pieces(request, response, lines, s, at_once=False)
 
 
 def _echo(body: dict[str, Any]) -> OllamaScript:

@@ -203,25 +203,7 @@ class FakeOpenAIServer(FakeServer):
         if s.malformed_after is not None:
             chunks.insert(s.malformed_after, b'{"id": "chatcmpl-fake", "choices": [{"delta": {"content": "x')
         events = [b"data: " + (c if isinstance(c, bytes) else json.dumps(c).encode()) + b"\n\n" for c in chunks]
-        if s.disconnect_after is None and s.reset_after is None and s.stall_after is None and not s.chunk_delay:
-            await response.write_eof(b"".join(events))  # the common case in one write: a thousand streams stay cheap
-            return
-        for n, event in enumerate(events):
-            if s.disconnect_after is not None and n == s.disconnect_after:
-                assert request.transport is not None
-                request.transport.close()  # a dropped connection, mid-stream
-                return
-            if s.reset_after is not None and n == s.reset_after:
-                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
-                self.reset(request)
-                return
-            if s.stall_after is not None and n == s.stall_after:
-                await self.hold(request)
-                return
-            if s.chunk_delay:
-                await asyncio.sleep(s.chunk_delay)
-            await response.write(event)
-        await response.write_eof()
+        await self.write_pieces(request, response, events, s)
 
 
 def _echo(body: dict[str, Any]) -> Script:

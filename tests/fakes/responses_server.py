@@ -172,32 +172,11 @@ class FakeResponsesServer(FakeServer):
         await response.prepare(request)
         events = _Stream(body, script, next(self._ids)).frames()
         try:
-            await self._send(request, response, events, script)
+            await self.write_pieces(request, response, events, script)
         except (ConnectionResetError, asyncio.CancelledError):
             self.connections_closed += 1
             raise
         return response
-
-    async def _send(self, request: web.Request, response: web.StreamResponse, events: list[bytes], s: RScript) -> None:
-        if s.disconnect_after is None and s.reset_after is None and s.stall_after is None and not s.chunk_delay:
-            await response.write_eof(b"".join(events))
-            return
-        for n, event in enumerate(events):
-            if s.disconnect_after is not None and n == s.disconnect_after:
-                assert request.transport is not None
-                request.transport.close()  # a dropped connection, mid-stream
-                return
-            if s.reset_after is not None and n == s.reset_after:
-                await asyncio.sleep(0.05)  # the client reads what was sent before the reset arrives
-                self.reset(request)
-                return
-            if s.stall_after is not None and n == s.stall_after:
-                await self.hold(request)
-                return
-            if s.chunk_delay:
-                await asyncio.sleep(s.chunk_delay)
-            await response.write(event)
-        await response.write_eof()
 
 
 # -- the event stream ----------------------------------------------------------
