@@ -1,39 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.fakes.ollama_server import FakeOllamaServer
-from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.responses_server import FakeResponsesServer
-
-SECRET = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
-    server = FakeOpenAIServer(api_key=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def ollama_server() -> AsyncIterator[FakeOllamaServer]:
-    server = FakeOllamaServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def responses_server() -> AsyncIterator[FakeResponsesServer]:
-    server = FakeResponsesServer(api_key=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
+from tests.conftest import SECRET  # noqa: F401 - the adapter tests import it from here; the fixtures are there too
 
 
 def sdk_transport_like(endpoint: Any) -> Any:

@@ -13,19 +13,11 @@ import pytest
 
 from createagents import CreateAgent
 from createagents.mcp import MCPServer
+from tests.conftest import SECRET
 from tests.fakes.openai_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ARGS = ["-m", "tests.mcp.server_app"]
-SECRET = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
-    server = FakeOpenAIServer(api_key=SECRET)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def agent_for(server: FakeOpenAIServer, model: str = "gpt-test", **kw: Any) -> CreateAgent:
